@@ -1,0 +1,3 @@
+"""edgetwin: Industrial IoT digital twins, edge to cloud."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from edgetwin.cli import app
+
+app(prog_name="edgetwin")
