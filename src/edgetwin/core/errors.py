@@ -1,0 +1,43 @@
+"""The exception tree of edgetwin.
+
+EdgetwinError
+├── ConfigError            a setting is missing, malformed or contradicts another
+├── PortInUseError         a listener cannot bind; says how to choose another port
+├── WireFormatError        a reading on the wire is malformed (carries one reason per bad item)
+└── StoreUnavailableError  the store cannot commit right now; the caller must retry later
+"""
+
+from __future__ import annotations
+
+
+class EdgetwinError(Exception):
+    """Base class of every error edgetwin raises on purpose."""
+
+
+class ConfigError(EdgetwinError):
+    """A setting is missing, malformed, or contradicts another one."""
+
+
+class PortInUseError(EdgetwinError):
+    """A TCP port we were told to listen on is taken."""
+
+    def __init__(self, what: str, host: str, port: int, hint: str) -> None:
+        super().__init__(f"{what}: {host}:{port} is already in use. {hint}")
+        self.what = what
+        self.host = host
+        self.port = port
+
+
+class WireFormatError(EdgetwinError):
+    """One or more readings are malformed.
+
+    ``problems`` holds one entry per bad item: ``{"index": i, "errors": [...]}``.
+    """
+
+    def __init__(self, problems: list[dict[str, object]]) -> None:
+        super().__init__(f"{len(problems)} malformed reading(s)")
+        self.problems = problems
+
+
+class StoreUnavailableError(EdgetwinError):
+    """The store cannot commit now (database gone, disk full); retry later."""

@@ -1,0 +1,225 @@
+"""Settings, lowest precedence first: defaults, a TOML file named by ``EDGETWIN_CONFIG``, the
+environment (``EDGETWIN_*``), command-line flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from edgetwin.core.errors import ConfigError
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class MqttTarget(BaseModel):
+    """Where an MQTT client connects, parsed from ``mqtt://user:pass@host:port``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    port: Port
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    # TLS material (files); the server certificate is always verified.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ConfigError(
+                f"MQTT URL {url!r}: scheme must be mqtt:// or mqtts://, e.g. mqtt://127.0.0.1:1883"
+            )
+        if not parts.hostname:
+            raise ConfigError(f"MQTT URL {url!r} names no host")
+        tls = parts.scheme in ("mqtts", "ssl")
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError as exc:
+            raise ConfigError(f"MQTT URL {url!r}: {exc}") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+class Settings(BaseSettings):
+    """Every knob of edgetwin. Each field is also ``EDGETWIN_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGETWIN_", extra="forbid")
+
+    http_host: str = "127.0.0.1"
+    http_port: Port = 8000
+    mqtt_port: Port = Field(1883, description="port of the embedded broker (127.0.0.1)")
+    mqtt_url: str | None = Field(
+        None, description="external broker; the embedded one is not started"
+    )
+    data_dir: Path = Path(".edgetwin")
+    db: str | None = Field(None, description="store URL; default sqlite:///<data-dir>/cloud.db")
+    cloud_url: str | None = Field(
+        None,
+        description="where the edge sends readings; several ingest workers comma-separated"
+        " (the uplink moves to the next one when one fails)",
+    )
+    tenant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "acme"
+    plant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "plant-01"
+    edge_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "edge-01"
+    packs: list[str] = Field(default_factory=lambda: ["factory", "motor"])
+    mqtt_share_group: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="edges in the same group share the plant's readings (MQTT shared"
+        " subscription): each reading goes to one of them",
+    )
+    uplink_batch: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    uplink_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    uplink_window: Annotated[int, Field(ge=1, le=16)] = 3  # batches in flight at once
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
+    log_level: str = "INFO"
+    # -- the edge's buffer and metrics --
+    buffer_max_bytes: Annotated[int, Field(ge=64 * 1024)] = 1 << 30
+    buffer_max_age_s: Annotated[float, Field(gt=0)] = 7 * 24 * 3600.0
+    buffer_policy: Literal["drop_oldest", "refuse_newest"] = "drop_oldest"
+    buffer_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    edge_metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        None, description="Prometheus port of the edge (default http-port + 1; 0 turns it off)"
+    )
+    # PostgreSQL store only (the SQLite store keeps everything).
+    retention_days: Annotated[int, Field(ge=0, le=36_500)] = Field(
+        30, description="days of raw readings kept (whole daily partitions dropped); 0 = forever"
+    )
+    rollup_retention_days: Annotated[int, Field(ge=0, le=36_500)] = Field(
+        400, description="days of 1-minute and 1-hour rollups kept; 0 = forever"
+    )
+    pg_pool_size: Annotated[int, Field(ge=1, le=200)] = Field(
+        8, description="most connections one cloud worker opens to PostgreSQL"
+    )
+    pg_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        3.0, description="wait for a free connection before answering 503"
+    )
+
+    # -- motor pack: serial device, and TLS + credentials for a remote broker --
+    serial_port: str | None = Field(
+        None,
+        description="serial port of a device; default <data-dir>/dev/motor0 with the motor pack",
+    )
+    serial_baud: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+    motor_line: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "line-m"
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle that signs the broker's cert")
+    mqtt_cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
+    mqtt_key_file: Path | None = Field(None, description="key of the client certificate")
+    mqtt_username: str | None = Field(None, description="broker user (overrides the URL's)")
+    mqtt_password: str | None = Field(None, description="broker password (overrides the URL's)")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _shared_needs_a_real_broker(self) -> Settings:
+        if self.mqtt_share_group and not self.mqtt_url:
+            raise ValueError(
+                "mqtt_share_group needs a broker with shared subscriptions (Mosquitto, EMQX,"
+                " HiveMQ) named by --mqtt-url / EDGETWIN_MQTT_URL; the embedded broker has none"
+                " and would deliver the group nothing"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("EDGETWIN_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def store_url(self) -> str:
+        return self.db or f"sqlite:///{self.data_dir / 'cloud.db'}"
+
+    @property
+    def cloud_base_url(self) -> str:
+        """The (first) cloud the edge sends to; see :attr:`cloud_urls`."""
+        return self.cloud_urls[0]
+
+    @property
+    def cloud_urls(self) -> list[str]:
+        """Every ingest worker the edge may send to, in the order it tries them."""
+        if self.cloud_url:
+            urls = [u.strip().rstrip("/") for u in self.cloud_url.split(",") if u.strip()]
+            if urls:
+                return urls
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return [f"http://{host}:{self.http_port}"]
+
+    @property
+    def edge_metrics(self) -> int:
+        return self.http_port + 1 if self.edge_metrics_port is None else self.edge_metrics_port
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.mqtt_url is None
+
+    def mqtt_target(self) -> MqttTarget:
+        """The broker to connect to (credentials of the embedded one are added by the caller)."""
+        if self.mqtt_url:
+            target = MqttTarget.from_url(self.mqtt_url)
+        else:
+            target = MqttTarget(host="127.0.0.1", port=self.mqtt_port)
+        update: dict[str, object] = {
+            "ca_file": self.mqtt_ca_file,
+            "cert_file": self.mqtt_cert_file,
+            "key_file": self.mqtt_key_file,
+        }
+        if self.mqtt_username is not None:
+            update["username"] = self.mqtt_username
+        if self.mqtt_password is not None:
+            update["password"] = self.mqtt_password
+        return target.model_copy(update=update)
+
+    def serial_path(self) -> str | None:
+        """The serial port the edge reads: the setting, or the motor simulator's link."""
+        if self.serial_port:
+            return self.serial_port
+        if "motor" in self.packs:
+            return str(self.data_dir / "dev" / "motor0")
+        return None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one readable ConfigError."""
+    from pydantic import ValidationError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from exc
