@@ -1,0 +1,1 @@
+"""The edge gateway: sources, the durable buffer, the uplink, the embedded broker."""

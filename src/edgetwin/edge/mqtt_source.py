@@ -1,0 +1,114 @@
+"""MQTT source: a persistent QoS 1 subscription whose messages are acknowledged only after the
+buffer committed them (paho's manual ack), so a crash between arrival and commit makes the broker
+deliver again instead of losing the reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from edgetwin.core.settings import MqttTarget
+from edgetwin.transport.mqtt import make_client
+
+log = logging.getLogger("edgetwin.edge.mqtt")
+
+
+class MqttSource:
+    """Delivers ``paho.MQTTMessage`` objects to an asyncio queue; ``ack`` them after storing."""
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id: str,
+        subscriptions: Sequence[str],
+        queue: asyncio.Queue[paho.MQTTMessage],
+        will: tuple[str, bytes] | None = None,
+    ) -> None:
+        self.target = target
+        self.client_id = client_id
+        self.subscriptions = list(subscriptions)
+        self.queue = queue
+        self.will = will
+        self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self.last_error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: paho.Client | None = None
+
+    async def __aenter__(self) -> MqttSource:
+        self._loop = asyncio.get_running_loop()
+        client = make_client(self.target, self.client_id, clean_session=False)
+        client.manual_ack_set(True)
+        if self.will is not None:
+            client.will_set(self.will[0], self.will[1], qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        # A short keepalive finds a black-holed broker connection within ~15 s.
+        client.connect_async(self.target.host, self.target.port, keepalive=10)
+        client.loop_start()
+        self._client = client
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+    @property
+    def client(self) -> paho.Client:
+        if self._client is None:
+            raise RuntimeError("source is not started")
+        return self._client
+
+    def ack(self, messages: Sequence[paho.MQTTMessage]) -> None:
+        client = self.client
+        for msg in messages:
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    # -- paho callbacks, on paho's network thread --
+    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused the connection: {reason}"
+            log.error("%s (check the MQTT username and password)", self.last_error)
+            return
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
+        self.last_error = None
+        log.info(
+            "connected to %s:%d (session present: %s), subscribed to %s",
+            self.target.host,
+            self.target.port,
+            flags.session_present,
+            ", ".join(self.subscriptions),
+        )
+        self._call(self.connected.set)
+
+    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.last_error = f"disconnected from the broker: {reason}"
+        log.warning("%s; reconnecting", self.last_error)
+        self._call(self.connected.clear)
+
+    def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        if any(code.is_failure for code in codes):
+            self.last_error = f"broker refused a subscription: {codes}"
+            log.error(self.last_error)
+            return
+        self._call(self.subscribed.set)
+
+    def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        self._call(self.queue.put_nowait, msg)
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn, *args)

@@ -1,0 +1,1 @@
+"""Connections shared by the edge, the cloud and the simulators (MQTT clients, credentials)."""

@@ -1,0 +1,129 @@
+"""MQTT client plumbing: the embedded broker's generated credentials and a paho client factory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import ssl
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edgetwin.core.settings import MqttTarget, Settings
+
+CREDENTIALS_FILE = "broker/credentials.json"
+EMBEDDED_USER = "edgetwin"
+
+
+def credentials_path(data_dir: Path) -> Path:
+    return data_dir / CREDENTIALS_FILE
+
+
+def ensure_credentials(data_dir: Path) -> tuple[str, str]:
+    """Return the embedded broker's client credentials, creating them (mode 0600) on first use.
+
+    Several processes may race here; ``O_EXCL`` makes exactly one of them write the file.
+    """
+    path = credentials_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"username": EMBEDDED_USER, "password": secrets.token_urlsafe(24)}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    for _ in range(50):
+        try:
+            data = json.loads(path.read_text())
+            return str(data["username"]), str(data["password"])
+        except (json.JSONDecodeError, KeyError):  # the writer is mid-write
+            import time
+
+            time.sleep(0.02)
+    raise RuntimeError(f"cannot read broker credentials from {path}")
+
+
+def resolve_target(settings: Settings) -> MqttTarget:
+    """The broker this process connects to, with the embedded broker's credentials filled in."""
+    target = settings.mqtt_target()
+    if settings.embedded_broker and target.username is None:
+        user, password = ensure_credentials(settings.data_dir)
+        target = target.model_copy(update={"username": user, "password": password})
+    return target
+
+
+def make_client(target: MqttTarget, client_id: str, *, clean_session: bool = True) -> paho.Client:
+    """A paho client (MQTT 3.1.1) configured for ``target``; not yet connected."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=paho.MQTTv311,
+    )
+    if target.username is not None:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        # Always verify the broker's certificate and host name (the reference turned checks off).
+        client.tls_set(
+            ca_certs=str(target.ca_file) if target.ca_file else None,
+            certfile=str(target.cert_file) if target.cert_file else None,
+            keyfile=str(target.key_file) if target.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        client.tls_insecure_set(False)
+    # Reconnect quickly: a plant broker that restarts should not leave us away for long.
+    client.reconnect_delay_set(min_delay=1, max_delay=4)
+    client.max_queued_messages_set(0)
+    client.max_inflight_messages_set(100)
+    return client
+
+
+class BrokerLinkError(Exception):
+    """The broker cannot be reached or refused us; the message says what to fix."""
+
+
+def check_broker(target: MqttTarget, timeout_s: float = 5.0) -> None:
+    """Connect once, synchronously, and raise :class:`BrokerLinkError` with a clear reason.
+
+    paho's background loop only retries silently when a TLS handshake fails, so the edge calls
+    this while it is not connected, to say *why* (wrong CA, wrong password, nothing listening).
+    """
+    import threading
+
+    client = make_client(target, f"edgetwin-check-{os.getpid()}-{secrets.token_hex(3)}")
+    done = threading.Event()
+    result: dict[str, str] = {}
+
+    def on_connect(_c: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            result["error"] = (
+                f"broker refused the connection: {reason} (check the MQTT username and password)"
+            )
+        done.set()
+
+    client.on_connect = on_connect
+    where = f"{'mqtts' if target.tls else 'mqtt'}://{target.host}:{target.port}"
+    try:
+        client.connect(target.host, target.port, keepalive=10)
+    except ssl.SSLCertVerificationError as exc:
+        raise BrokerLinkError(
+            f"TLS to {where}: the broker's certificate was not accepted: {exc.verify_message}"
+            " (check mqtt_ca_file / EDGETWIN_MQTT_CA_FILE and the broker's host name)"
+        ) from exc
+    except ssl.SSLError as exc:
+        raise BrokerLinkError(f"TLS to {where} failed: {exc}") from exc
+    except OSError as exc:
+        raise BrokerLinkError(f"cannot reach {where}: {exc}") from exc
+    try:
+        client.loop_start()
+        if not done.wait(timeout_s):
+            raise BrokerLinkError(f"{where} did not answer the MQTT handshake in {timeout_s} s")
+        if "error" in result:
+            raise BrokerLinkError(f"{where}: {result['error']}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
