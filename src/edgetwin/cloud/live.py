@@ -1,0 +1,119 @@
+"""Live fan-out: readings, alerts and command updates to WebSocket clients and dashboard pages.
+
+Every event has an MQTT-style topic (a reading: its reading topic; a command:
+``v1/{tenant}/{plant}/{line}/{machine}/cmd/{id}``; an alert: ``v1/{tenant}/{plant}/alert/{kind}``)
+and subscribers filter with MQTT wildcards (``+`` one segment, ``#`` the rest). Each subscriber
+has a bounded queue: a slow client loses its oldest events (counted), never slows ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_QUEUE = 2000
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """MQTT filter matching: ``v1/acme/+/line-m/#`` matches ``v1/acme/plant-01/line-m/x/y``."""
+    pat, top = pattern.split("/"), topic.split("/")
+    for i, seg in enumerate(pat):
+        if seg == "#":
+            return True
+        if i >= len(top) or (seg != "+" and seg != top[i]):
+            return False
+    return len(pat) == len(top)
+
+
+@dataclass(eq=False)
+class Subscription:
+    patterns: list[str]
+    queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=MAX_QUEUE)
+    )
+    lost: int = 0
+
+    def wants(self, topic: str) -> bool:
+        return any(topic_matches(p, topic) for p in self.patterns)
+
+
+class LiveHub:
+    """In-process fan-out. ``publish`` never blocks; call it on the event loop's thread."""
+
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+        self.published = 0
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def subscribe(self, patterns: Iterable[str]) -> Subscription:
+        sub = Subscription(list(patterns) or ["#"])
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def publish(self, kind: str, topic: str, data: dict[str, Any]) -> None:
+        if not self._subs:
+            return
+        self.published += 1
+        event = {"type": kind, "topic": topic, "data": data}
+        for sub in list(self._subs):
+            if not sub.wants(topic):
+                continue
+            if sub.queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    sub.queue.get_nowait()
+                sub.lost += 1
+            sub.queue.put_nowait(event)
+
+
+def wire_live(hub: LiveHub, services: Any, link: Any, commands: Any) -> None:
+    """Connect the hub to its producers: ingest (readings), edge statuses (alerts) and the
+    edges' command reports (which the command service turns into lifecycle events)."""
+    from edgetwin.core.topics import reading_topic
+
+    def readings(points: Any, historical: bool) -> None:
+        if not hub.subscribers:
+            return
+        for p in points:
+            topic = reading_topic(p.tenant, p.plant, p.line, p.machine, p.metric)
+            hub.publish("reading", topic, {**p.to_wire(), "historical": historical})
+
+    seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    def statuses(topic: str, status: dict[str, Any]) -> None:
+        prefix = topic.rsplit("/status/", 1)[0]
+        for alert in status.get("alerts", []) or []:
+            if not isinstance(alert, dict) or "kind" not in alert:
+                continue
+            key = (topic, str(alert["kind"]))
+            sig = (alert.get("active"), alert.get("since"), alert.get("message"))
+            if seen.get(key) != sig:
+                seen[key] = sig
+                hub.publish("alert", f"{prefix}/alert/{alert['kind']}", alert)
+
+    services.on_ingest.append(readings)
+    link.on_status = statuses
+    link.on_command_report = commands.apply_report
+
+
+_dashboard: dict[str, Any] = {}
+
+
+def bind_dashboard(hub: LiveHub, commands: Any) -> None:
+    """Give the dashboard pages (served by NiceGUI's own sub-app, whose ``request.app`` is not
+    ours) the live hub and the command service of the cloud app they are mounted on."""
+    _dashboard.update(hub=hub, commands=commands)
+
+
+def dashboard_services() -> tuple[LiveHub, Any]:
+    if not _dashboard:
+        raise RuntimeError("the dashboard is not mounted")
+    return _dashboard["hub"], _dashboard["commands"]

@@ -1,0 +1,117 @@
+"""The cloud's MQTT link to a plant broker: publishes commands and follows retained status
+topics (simulators' applied faults, edges' buffer reports)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import paho.mqtt.client as paho
+
+from edgetwin.cloud.edges import EdgeRegistry
+from edgetwin.core.settings import Settings
+from edgetwin.core.topics import command_result_filter, status_topic
+from edgetwin.transport.mqtt import make_client, resolve_target
+
+log = logging.getLogger("edgetwin.cloud.mqtt")
+
+
+class PlantLink:
+    def __init__(self, settings: Settings, edges: EdgeRegistry) -> None:
+        self.settings = settings
+        self.edges = edges
+        self.statuses: dict[str, dict[str, Any]] = {}  # topic -> last retained status
+        self.connected = False
+        self._client: paho.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # -- device command reports and live fan-out of statuses --
+        self.on_command_report: Callable[[dict[str, Any]], None] | None = None
+        self.on_status: Callable[[str, dict[str, Any]], None] | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        target = resolve_target(self.settings)
+        client = make_client(target, f"edgetwin-cloud-{self.settings.http_port}")
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.connect_async(target.host, target.port, keepalive=30)
+        client.loop_start()
+        self._client = client
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> bool:
+        """Publish with QoS 1; False if the broker is not reachable right now."""
+        if self._client is None or not self.connected:
+            return False
+        info = self._client.publish(topic, orjson.dumps(payload), qos=1)
+        return info.rc == paho.MQTT_ERR_SUCCESS
+
+    def publish_info(self, topic: str, payload: dict[str, Any]) -> paho.MQTTMessageInfo | None:
+        """Publish with QoS 1 and return paho's handle, whose ``is_published()`` turns true on
+        the broker's PUBACK; None if the broker is not reachable right now."""
+        if self._client is None or not self.connected:
+            return None
+        info = self._client.publish(topic, orjson.dumps(payload), qos=1)
+        return info if info.rc == paho.MQTT_ERR_SUCCESS else None
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("plant broker refused the cloud: %s", reason)
+            return
+        self.connected = True
+        client.subscribe([("v1/+/+/status/+", 1), (command_result_filter(), 1)])
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self.connected = False
+
+    def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            status = orjson.loads(msg.payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(status, dict):
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._apply, msg.topic, status)
+
+    def _apply(self, topic: str, status: dict[str, Any]) -> None:
+        if topic.endswith("/cmd/ack"):
+            if self.on_command_report is not None:
+                self.on_command_report(status)
+            return
+        if self.on_status is not None:
+            self.on_status(topic, status)
+        self.statuses[topic] = status
+        if "buffer_depth" in status:
+            self.edges.from_status(status)
+
+    def stopped_machines(self, tenant: str, plant: str) -> set[str]:
+        """``line/machine`` of the factory machines an operator stopped, as the simulator reports."""
+        sim = self.statuses.get(status_topic(tenant, plant, "factory-sim"), {})
+        stopped = sim.get("stopped", []) if sim.get("online", False) else []
+        return {str(m) for m in stopped}
+
+    def faults(self, tenant: str, plant: str) -> dict[str, bool | None]:
+        """Applied fault states as the devices report them (None: not reported yet)."""
+        prefix = f"v1/{tenant}/{plant}/status/"
+        sim = self.statuses.get(prefix + "factory-sim", {})
+        sim_faults = sim.get("faults", {}) if sim.get("online", False) else {}
+        edge_cut = [
+            s.get("uplink") == "cut"
+            for t, s in self.statuses.items()
+            if t.startswith(prefix) and "buffer_depth" in s and s.get("online", True)
+        ]
+        return {
+            "bearing_fault": sim_faults.get("bearing_fault"),
+            "energy_spike": sim_faults.get("energy_spike"),
+            "network_outage": any(edge_cut) if edge_cut else None,
+        }

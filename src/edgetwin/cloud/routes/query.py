@@ -1,0 +1,67 @@
+"""``GET /api/v1/kpis`` and ``GET /api/v1/series``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from edgetwin.cloud.deps import CallerDep, ServicesDep
+from edgetwin.cloud.store import SeriesKey
+
+router = APIRouter(prefix="/api/v1", tags=["query"])
+
+Name = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+MAX_BUCKETS = 20_000
+
+
+def _check_tenant(caller: CallerDep, tenant: str) -> None:
+    if not caller.may_see(tenant):
+        raise HTTPException(404, "no such tenant")
+
+
+@router.get(
+    "/kpis", summary="Plant KPIs over the last N minutes, with a breakdown per line and machine"
+)
+async def kpis(
+    services: ServicesDep,
+    caller: CallerDep,
+    tenant: Name = "acme",
+    plant: Name = "plant-01",
+    minutes: Annotated[int, Query(ge=1, le=1440)] = 5,
+) -> dict[str, Any]:
+    _check_tenant(caller, tenant)
+    return await services.kpis(tenant, plant, minutes)
+
+
+@router.get("/series", summary="A series in time buckets (avg, min, max, count)")
+async def series(
+    services: ServicesDep,
+    caller: CallerDep,
+    line: Name,
+    machine: Name,
+    metric: Name,
+    tenant: Name = "acme",
+    plant: Name = "plant-01",
+    minutes: Annotated[int | None, Query(ge=1, le=60 * 24 * 31)] = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket_seconds: Annotated[int, Query(ge=1, le=86_400)] = 60,
+) -> dict[str, Any]:
+    _check_tenant(caller, tenant)
+    now = datetime.now(UTC)
+    if minutes is not None and start is not None:
+        raise HTTPException(422, "give either minutes or start/end, not both")
+    end_ = _aware(end) if end else now
+    start_ = _aware(start) if start else end_ - timedelta(minutes=minutes or 60)
+    if start_ >= end_:
+        raise HTTPException(422, "start must be before end")
+    if (end_ - start_).total_seconds() / bucket_seconds > MAX_BUCKETS:
+        raise HTTPException(422, f"more than {MAX_BUCKETS} buckets; raise bucket_seconds")
+    key = SeriesKey(tenant, plant, line, machine, metric)
+    return await services.series(key, start_, end_, bucket_seconds)
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -1,0 +1,48 @@
+"""``GET /health``, ``GET /api/v1/stats``, ``GET /api/v1/devices``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from edgetwin import __version__
+from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/health", summary="Liveness and the state of the store and the broker link")
+async def health(services: ServicesDep, link: PlantLinkDep) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "version": __version__,
+        "store": services.store.describe()["kind"],
+        "mqtt_connected": link.connected,
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    body = generate_latest(services.metrics.registry)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get(
+    "/api/v1/stats", summary="Stored, duplicate and rejected counts; edges' buffers; ingest rate"
+)
+async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    return await services.stats()
+
+
+@router.get(
+    "/api/v1/devices", summary="Machines with their newest values and whether they are online"
+)
+async def devices(
+    services: ServicesDep, caller: CallerDep, tenant: str = "acme", plant: str | None = None
+) -> list[dict[str, Any]]:
+    if not caller.may_see(tenant):
+        raise HTTPException(404, "no such tenant")
+    return await services.devices(tenant, plant)

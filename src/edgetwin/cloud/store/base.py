@@ -1,0 +1,84 @@
+"""The store interface. Every query is scoped by tenant and plant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edgetwin.core.point import Point
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicate: int
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    tenant: str
+    plant: str
+    line: str
+    machine: str
+    metric: str
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start_ms: int
+    avg: float
+    min: float
+    max: float
+    count: int
+
+
+@dataclass(frozen=True)
+class MetricAggregate:
+    line: str
+    machine: str
+    metric: str
+    avg: float
+    total: float
+    count: int
+    faults: int  # readings of metric "state" equal to 2 (FAULT)
+
+
+@dataclass(frozen=True)
+class LatestValue:
+    line: str
+    machine: str
+    metric: str
+    unit: str
+    ts_ms: int
+    value: float
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ingest(self, points: Sequence[Point], *, historical: bool) -> IngestResult:
+        """Store readings exactly once (idempotent on id); returns after the commit."""
+        ...
+
+    async def series(
+        self, key: SeriesKey, start_ms: int, end_ms: int, bucket_s: int
+    ) -> list[Bucket]: ...
+
+    async def aggregates(self, tenant: str, plant: str, start_ms: int) -> list[MetricAggregate]: ...
+
+    async def latest(self, tenant: str, plant: str | None = None) -> list[tuple[str, LatestValue]]:
+        """The newest value of every series: ``(plant, value)`` pairs."""
+        ...
+
+    async def unit_of(self, key: SeriesKey) -> str | None: ...
+
+    async def counters(self) -> dict[str, int]:
+        """Persistent counters: ``stored``, ``duplicates``, ``historical``."""
+        ...
+
+    async def add_counter(self, name: str, delta: int) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
