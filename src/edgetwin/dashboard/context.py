@@ -1,0 +1,30 @@
+"""The services the pages read from, bound once by :func:`edgetwin.dashboard.mount`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgetwin.cloud.plant_link import PlantLink
+from edgetwin.cloud.services import Services
+from edgetwin.core.settings import Settings
+
+
+@dataclass
+class Context:
+    services: Services
+    link: PlantLink
+    settings: Settings
+
+
+_ctx: Context | None = None
+
+
+def bind(*, services: Services, link: PlantLink, settings: Settings) -> None:
+    global _ctx
+    _ctx = Context(services, link, settings)
+
+
+def get() -> Context:
+    if _ctx is None:
+        raise RuntimeError("dashboard is not mounted")
+    return _ctx

@@ -1,0 +1,47 @@
+"""The frame every page shares: header with the brand and the navigation, and a content column."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Final
+
+from nicegui import ui
+
+from edgetwin.dashboard import context, theme
+
+# (label, path) of each page; a pack with a page adds one line here.
+NAV: Final = (("Overview", "/"), ("Factory", "/factory"), ("Motor", "/motor"))
+
+
+@contextlib.contextmanager
+def frame(active: str, title: str) -> Iterator[None]:
+    """Build the header, then yield inside the page's content column.
+
+    Args:
+        active: the path of the page being built, highlighted in the navigation.
+        title: the browser tab's title.
+    """
+    theme.apply()
+    ui.page_title(f"{title} · edgetwin")
+    settings = context.get().settings
+    with (
+        ui.header()
+        .classes("items-center px-3 sm:px-6 py-2 gap-x-6 gap-y-1")
+        .style(f"background: {theme.HEADER}; border-bottom: 1px solid {theme.SURFACE_EDGE}")
+    ):
+        with ui.row().classes("items-center gap-2 no-wrap"):
+            ui.icon("precision_manufacturing", size="26px").style(f"color: {theme.ACCENT}")
+            ui.label("edgetwin").classes("text-xl font-bold tracking-wide").style(
+                f"color: {theme.TEXT}"
+            )
+        with ui.row().classes("items-center gap-1").props('data-testid="nav"'):
+            for label, path in NAV:
+                css = "et-nav et-nav-active" if path == active else "et-nav"
+                ui.link(label, path).classes(css)
+        ui.space()
+        with ui.row().classes("items-center gap-2 no-wrap"):
+            ui.icon("factory", size="18px").style(f"color: {theme.MUTED}")
+            ui.label(f"{settings.tenant} / {settings.plant}").classes("et-sub et-mono")
+    with ui.column().classes("w-full max-w-[1600px] mx-auto px-3 sm:px-6 py-5 gap-5"):
+        yield
