@@ -1,0 +1,240 @@
+"""The ``edgetwin`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgetwin import __version__
+from edgetwin.core.errors import ConfigError, EdgetwinError, PortInUseError
+from edgetwin.core.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="edgetwin: Industrial IoT digital twins, edge to cloud.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+HttpPort = Annotated[
+    int | None,
+    typer.Option(
+        "--http-port",
+        envvar="EDGETWIN_HTTP_PORT",
+        help="HTTP port of the cloud and dashboard (default 8000)",
+    ),
+]
+MqttPort = Annotated[
+    int | None,
+    typer.Option(
+        "--mqtt-port",
+        envvar="EDGETWIN_MQTT_PORT",
+        help="port of the embedded MQTT broker (default 1883)",
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="EDGETWIN_DATA_DIR",
+        help="where buffers, the store and credentials live (default ./.edgetwin)",
+    ),
+]
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="EDGETWIN_DB", help="store URL (default sqlite:///DATA-DIR/cloud.db)"
+    ),
+]
+MqttUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--mqtt-url",
+        envvar="EDGETWIN_MQTT_URL",
+        help="use this broker (mqtt://user:pass@host:port) instead of the embedded one",
+    ),
+]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    for noisy in ("httpx", "httpcore", "amqtt", "transitions", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _fail(exc: EdgetwinError) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    return typer.Exit(2)
+
+
+def _check_http_port(settings: Settings) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.http_host, settings.http_port))
+        except OSError as exc:
+            raise PortInUseError(
+                "cloud HTTP server",
+                settings.http_host,
+                settings.http_port,
+                "Choose another with --http-port PORT (or EDGETWIN_HTTP_PORT).",
+            ) from exc
+
+
+@app.command()
+def up(
+    http_port: HttpPort = None,
+    mqtt_port: MqttPort = None,
+    data_dir: DataDir = None,
+    db: Db = None,
+    mqtt_url: MqttUrl = None,
+) -> None:
+    """Start everything: broker, cloud + dashboard, edge gateway and the simulators."""
+    from edgetwin.edge.broker import check_port_free
+    from edgetwin.supervisor import Supervisor, child_env
+    from edgetwin.transport.mqtt import ensure_credentials
+
+    settings = _settings(
+        http_port=http_port, mqtt_port=mqtt_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url
+    )
+    try:
+        _check_http_port(settings)
+        if settings.embedded_broker:
+            check_port_free("127.0.0.1", settings.mqtt_port)
+            ensure_credentials(settings.data_dir)
+    except PortInUseError as exc:
+        raise _fail(exc) from exc
+    from edgetwin.cloud.store import PG_SCHEMES
+    from edgetwin.cloud.store.postgres import redact
+
+    url = settings.store_url
+    shown = redact(url) if url.startswith(PG_SCHEMES) else url
+    broker = (
+        f"embedded on 127.0.0.1:{settings.mqtt_port}"
+        if settings.embedded_broker
+        else settings.mqtt_url
+    )
+    typer.echo(
+        f"edgetwin {__version__}: data in {settings.data_dir}, broker {broker}, store {shown}"
+    )
+    code = asyncio.run(Supervisor(settings, child_env(settings)).run())
+    raise typer.Exit(code)
+
+
+@app.command()
+def broker(mqtt_port: MqttPort = None, data_dir: DataDir = None) -> None:
+    """Run only the embedded MQTT broker (127.0.0.1)."""
+    from edgetwin.edge.broker import run_broker
+
+    settings = _settings(mqtt_port=mqtt_port, data_dir=data_dir)
+    _logging(settings)
+    try:
+        asyncio.run(run_broker(settings.data_dir, settings.mqtt_port))
+    except PortInUseError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def cloud(
+    http_port: HttpPort = None, data_dir: DataDir = None, db: Db = None, mqtt_url: MqttUrl = None
+) -> None:
+    """Run only the cloud service (API and dashboard)."""
+    import uvicorn
+
+    from edgetwin.cloud.app import create_app
+
+    settings = _settings(http_port=http_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url)
+    _logging(settings)
+    try:
+        _check_http_port(settings)
+        application = create_app(settings)
+    except EdgetwinError as exc:
+        raise _fail(exc) from exc
+    uvicorn.run(
+        application,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def edge(data_dir: DataDir = None, mqtt_url: MqttUrl = None, mqtt_port: MqttPort = None) -> None:
+    """Run only the edge gateway (MQTT source, durable buffer, uplink to the cloud)."""
+    from edgetwin.edge.gateway import Gateway
+
+    settings = _settings(data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port)
+    _logging(settings)
+    asyncio.run(Gateway(settings).run())
+
+
+@app.command()
+def sim(
+    pack: Annotated[str, typer.Argument(help="which twin to simulate, e.g. factory")] = "factory",
+    data_dir: DataDir = None,
+    mqtt_url: MqttUrl = None,
+    mqtt_port: MqttPort = None,
+) -> None:
+    """Run one pack's simulated devices."""
+    from edgetwin.packs import load_pack
+
+    settings = _settings(data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port)
+    _logging(settings)
+    try:
+        chosen = load_pack(pack)
+    except KeyError as exc:
+        typer.secho(f"error: {exc.args[0]}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(chosen.simulate(settings))
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="a short run (under 2 minutes)")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="EDGETWIN_BENCH_DB",
+            help="PostgreSQL server to measure on; a scratch database is created and dropped",
+        ),
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    out: Annotated[Path, typer.Option("--out", help="where JSON and the plot go")] = Path(
+        "bench-results"
+    ),
+    docs: Annotated[
+        Path | None, typer.Option("--docs", help="write the report here (e.g. docs/benchmarks.md)")
+    ] = None,
+) -> None:
+    """Measure the pipeline against the raw limits of the same machine, and report the ratios."""
+    from edgetwin.bench import run_bench
+
+    raise typer.Exit(run_bench(quick=quick, pg_url=db or None, out=out, docs=docs))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)

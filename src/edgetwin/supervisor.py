@@ -1,0 +1,213 @@
+"""``edgetwin up``: runs broker, cloud, edge and simulators as separate processes.
+
+Each part is its own process, so one can be killed and restarted without the others. Output is
+prefixed with the part's name; a part that exits unexpectedly is restarted with backoff; Ctrl+C
+(or SIGTERM) stops everything cleanly. PID files in ``<data-dir>/run`` name each part's process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from edgetwin.core.settings import Settings
+from edgetwin.process import stop_event
+
+COLORS = {"broker": "35", "cloud": "34", "edge": "32"}
+
+
+@dataclass
+class Part:
+    name: str
+    args: list[str]
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pump: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, env: dict[str, str]) -> None:
+        self.settings = settings
+        self.env = env
+        self.run_dir = settings.data_dir / "run"
+        self.stopping = False
+        self.parts: list[Part] = []
+        if settings.embedded_broker:
+            self.parts.append(Part("broker", ["broker"]))
+        self.parts.append(Part("cloud", ["cloud"]))
+        self.parts.append(Part("edge", ["edge"]))
+        for pack in settings.packs:
+            self.parts.append(Part(f"sim-{pack}", ["sim", pack]))
+
+    def say(self, name: str, line: str) -> None:
+        color = COLORS.get(name, "36")
+        tty = sys.stdout.isatty()
+        prefix = f"\x1b[{color}m{name:>12}\x1b[0m" if tty else f"{name:>12}"
+        sys.stdout.write(f"{prefix} | {line}\n")
+        sys.stdout.flush()
+
+    async def _spawn(self, part: Part) -> None:
+        if part.name == "edge":
+            (self.run_dir / f"{self.settings.edge_id}.ready").unlink(missing_ok=True)
+        part.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "edgetwin",
+            *part.args,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl+C reaches us only; we stop the parts in order
+        )
+        part.started_at = time.monotonic()
+        (self.run_dir / f"{part.name}.pid").write_text(str(part.proc.pid))
+        part.pump = asyncio.create_task(self._pump(part, part.proc))
+
+    async def _pump(self, part: Part, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            self.say(part.name, raw.decode("utf-8", "replace").rstrip())
+
+    async def _watch(self, part: Part) -> None:
+        """Restart the part whenever it exits, unless we are stopping."""
+        backoff = 1.0
+        while not self.stopping:
+            assert part.proc is not None
+            code = await part.proc.wait()
+            if part.pump is not None:
+                await part.pump
+            if self.stopping:
+                return
+            ran = time.monotonic() - part.started_at
+            backoff = 1.0 if ran > 30 else min(backoff * 2, 15.0)
+            part.restarts += 1
+            self.say(
+                "up",
+                f"{part.name} exited with code {code}; restart #{part.restarts} in {backoff:.0f} s",
+            )
+            await asyncio.sleep(backoff)
+            if not self.stopping:
+                await self._spawn(part)
+
+    async def _wait_broker(self, within_s: float = 20.0) -> bool:
+        """Wait for the broker to complete an MQTT handshake (a bare TCP probe makes it log errors)."""
+        from edgetwin.transport.mqtt import make_client, resolve_target
+
+        def probe() -> bool:
+            client = make_client(resolve_target(self.settings), f"edgetwin-up-probe-{os.getpid()}")
+            try:
+                client.connect(
+                    self.settings.mqtt_target().host, self.settings.mqtt_port, keepalive=5
+                )
+                client.disconnect()
+                return True
+            except OSError:
+                return False
+
+        end = time.monotonic() + within_s
+        while time.monotonic() < end:
+            if await asyncio.to_thread(probe):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    async def _wait_edge(self, within_s: float) -> bool:
+        ready = self.run_dir / f"{self.settings.edge_id}.ready"
+        end = time.monotonic() + within_s
+        while time.monotonic() < end:
+            if ready.exists():
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async def _wait_health(self, within_s: float = 60.0) -> bool:
+        url = f"{self.settings.cloud_base_url}/health"
+        end = time.monotonic() + within_s
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while time.monotonic() < end:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url)).status_code == 200:
+                        return True
+                await asyncio.sleep(0.2)
+        return False
+
+    async def run(self) -> int:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stop = stop_event()
+        watchers = []
+        for part in self.parts:
+            await self._spawn(part)
+            watchers.append(asyncio.create_task(self._watch(part)))
+            if part.name == "broker" and not await self._wait_broker():
+                self.say("up", "the broker did not start listening; see its messages above")
+            if part.name == "edge" and not await self._wait_edge(within_s=20.0):
+                self.say("up", "the edge did not subscribe in time; starting the devices anyway")
+            if part.name == "cloud":
+                if await self._wait_health():
+                    self.say(
+                        "up",
+                        f"dashboard: {self.settings.cloud_base_url}/   API docs: "
+                        f"{self.settings.cloud_base_url}/docs   (Ctrl+C stops everything)",
+                    )
+                else:
+                    self.say(
+                        "up", "the cloud did not answer /health in time; see its messages above"
+                    )
+        await stop.wait()
+        await self.shutdown()
+        for w in watchers:
+            w.cancel()
+        return 0
+
+    async def shutdown(self) -> None:
+        self.stopping = True
+        self.say("up", "stopping...")
+        # Producers first, the broker last, so nothing is cut mid-flight.
+        for part in reversed(self.parts):
+            proc = part.proc
+            if proc is None or proc.returncode is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                self.say("up", f"{part.name} did not stop in 10 s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            with contextlib.suppress(FileNotFoundError):
+                (self.run_dir / f"{part.name}.pid").unlink()
+        self.say("up", "stopped")
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    values = {
+        "HTTP_HOST": settings.http_host,
+        "HTTP_PORT": str(settings.http_port),
+        "MQTT_PORT": str(settings.mqtt_port),
+        "DATA_DIR": str(settings.data_dir),
+        "TENANT": settings.tenant,
+        "PLANT": settings.plant,
+        "EDGE_ID": settings.edge_id,
+        "LOG_LEVEL": settings.log_level,
+        "PACKS": json.dumps(settings.packs),  # the edge reads the motor's port when it is on
+    }
+    optional = {"MQTT_URL": settings.mqtt_url, "DB": settings.db, "CLOUD_URL": settings.cloud_url}
+    values.update({k: v for k, v in optional.items() if v})
+    for key in ("MQTT_URL", "DB", "CLOUD_URL"):
+        if not optional[key]:
+            env.pop(f"EDGETWIN_{key}", None)
+    env.update({f"EDGETWIN_{k}": v for k, v in values.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
