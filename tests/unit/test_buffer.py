@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edgetwin.core.point import parse_point
+from edgetwin.edge.buffer import ROW_OVERHEAD, BufferLimits, SqliteBuffer
+from edgetwin.packs.factory.model import Faults, cycle
+
+TS = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _points(n_cycles: int = 1, seed: int = 1) -> list:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_cycles):
+        out += cycle(TS.replace(second=2 * i), Faults(), rng, "acme", "plant-01")
+    return out
+
+
+def test_put_dedupes_by_id_and_keeps_order(tmp_path: Path) -> None:
+    points = _points(2)
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        assert buf.put(points).stored == 108
+        again = buf.put(points[:10])  # a broker redelivery is not buffered twice
+        assert (again.stored, again.redelivered) == (0, 10)
+        assert buf.depth == 108
+        rows = buf.after(0, 1000)
+        assert [parse_point(r.payload).id for r in rows] == [p.id for p in points]
+        assert [r.seq for r in rows] == sorted(r.seq for r in rows)
+
+
+def test_lanes_ack_and_sequence_never_goes_back(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        buf.put(_points(1, seed=1))
+        watermark = buf.max_seq()
+        buf.put(_points(1, seed=2))
+        backlog = buf.between(0, watermark, 1000)
+        live = buf.after(watermark, 1000)
+        assert len(backlog) == len(live) == 54
+        buf.ack(backlog + live)
+        assert buf.stats().depth == 0
+        assert buf.bytes == 0
+        buf.put(_points(1, seed=3))
+        assert min(r.seq for r in buf.after(0, 1000)) > watermark + 54
+
+
+def test_survives_reopen_and_reports_stats(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    with SqliteBuffer(path) as buf:
+        buf.put(_points(3))
+    with SqliteBuffer(path) as buf:
+        stats = buf.stats()
+        assert stats.depth == 162
+        assert stats.oldest_ts_ms == int(TS.timestamp() * 1000)
+        assert stats.bytes > 0
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_dead_letters_move_aside_with_reason(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        buf.put(_points(1))
+        rows = buf.after(0, 3)
+        buf.dead_letter([(rows[0], "value: bad"), (rows[2], "unit: bad")], now_ms=1)
+        assert buf.stats().depth == 52
+        assert buf.stats().dead_letters == 2
+        reasons = buf.db.execute("SELECT reason FROM dead_letters ORDER BY seq").fetchall()
+        assert reasons == [("value: bad",), ("unit: bad",)]
+
+
+def test_byte_accounting_matches_a_recount(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        buf.put(_points(5))
+        buf.ack(buf.after(0, 100))
+        counted = buf.bytes
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        assert buf.bytes == counted
+        assert buf.depth == 170
+
+
+def test_drop_oldest_keeps_the_newest_and_counts_every_drop(tmp_path: Path) -> None:
+    points = _points(20)
+    one = len(points[0].to_json()) + 36 + ROW_OVERHEAD
+    limits = BufferLimits(max_bytes=one * 100, policy="drop_oldest")
+    with SqliteBuffer(tmp_path / "b.db", limits=limits) as buf:
+        dropped = 0
+        for i in range(0, len(points), 54):
+            result = buf.put(points[i : i + 54])
+            dropped += result.dropped.get("evicted_oldest", 0)
+        kept = [parse_point(r.payload).id for r in buf.after(0, 10_000)]
+        assert dropped + len(kept) == len(points)
+        assert kept == [p.id for p in points[dropped:]]  # exactly the oldest are gone
+        assert buf.stats().dropped == {"evicted_oldest": dropped}
+        assert buf.stats().state in ("high", "full")
+    with SqliteBuffer(tmp_path / "b.db", limits=limits) as buf:
+        assert buf.stats().dropped == {"evicted_oldest": dropped}  # counts are durable
+
+
+def test_refuse_newest_keeps_the_oldest(tmp_path: Path) -> None:
+    points = _points(20)
+    one = len(points[0].to_json()) + 36 + ROW_OVERHEAD
+    limits = BufferLimits(max_bytes=one * 100, policy="refuse_newest")
+    with SqliteBuffer(tmp_path / "b.db", limits=limits) as buf:
+        refused = sum(
+            buf.put(points[i : i + 54]).dropped.get("buffer_full", 0) for i in range(0, 1080, 54)
+        )
+        kept = [parse_point(r.payload).id for r in buf.after(0, 10_000)]
+        assert refused + len(kept) == len(points)
+        assert kept == [p.id for p in points[: len(kept)]]
+        assert 90 <= len(kept) <= 100
+
+
+def test_expiry_by_age(tmp_path: Path) -> None:
+    limits = BufferLimits(max_age_s=60)
+    with SqliteBuffer(tmp_path / "b.db", limits=limits) as buf:
+        buf.put(_points(3))  # stamped TS, TS+2 s, TS+4 s
+        now_ms = int(TS.timestamp() * 1000) + 63_000
+        assert buf.expire(now_ms) == 108
+        assert buf.depth == 54
+        assert buf.stats().dropped == {"expired": 108}
+
+
+def test_disk_full_applies_the_policy_and_recovers(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        buf.put(_points(1))
+        pages = buf.db.execute("PRAGMA page_count").fetchone()[0]
+        buf.db.execute(f"PRAGMA max_page_count = {pages + 2}")
+        total_dropped = 0
+        stored = 54
+        for i in range(1, 40):
+            r = buf.put(_points(1, seed=100 + i))
+            stored += r.stored
+            total_dropped += sum(r.dropped.values())
+        assert total_dropped > 0
+        assert stored - buf.stats().dropped.get("evicted_oldest", 0) == buf.depth
+        buf.db.execute("PRAGMA max_page_count = 1073741823")  # space returns
+        assert buf.put(_points(1, seed=999)).stored == 54
+
+
+def test_a_damaged_file_is_set_aside_not_deleted(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    with SqliteBuffer(path) as buf:
+        buf.put(_points(2))
+    raw = path.read_bytes()
+    path.write_bytes(b"garbage!" * 16 + raw[128:4096])  # truncated, header destroyed
+    with SqliteBuffer(path) as buf:
+        assert buf.set_aside is not None
+        assert buf.set_aside.exists()
+        assert buf.depth == 0
+        assert buf.put(_points(1)).stored == 54
+    assert path.exists()
+
+
+def test_redelivery_of_a_forwarded_reading_is_recognised(tmp_path: Path) -> None:
+    points = _points(2)
+    with SqliteBuffer(tmp_path / "b.db", remember=60) as buf:
+        buf.put(points)
+        buf.ack(buf.after(0, 1000))
+        again = buf.put(points)  # the broker restarted from an older saved state
+        assert (again.stored, again.redelivered) == (48, 60)  # the last 60 are remembered
+        assert buf.totals["accepted"] == 108 + 48
