@@ -1,0 +1,80 @@
+"""Fixtures of the shared store suite: every test runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL is the machine's real server: one fresh database per test session (dropped
+afterwards), one fresh schema per test. Store calls are coroutines; a test drives them through
+:class:`Harness`, which keeps one event loop for the store's whole life (the connection pool
+belongs to the loop that opened it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from edgetwin.cloud.store import Store, open_store
+from edgetwin.core.settings import Settings, load_settings
+from tests.store.pg import fresh_database, fresh_schema
+
+T = TypeVar("T")
+KINDS = ["sqlite", "postgresql"]
+
+
+class Harness:
+    """A started store and the loop it lives on."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.runner = asyncio.Runner()
+        self.store: Store = open_store(url, settings)
+        self.run(self.store.start())
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(coro)
+
+    def reopen(self) -> None:
+        """Close the store and open a new one on the same database, as a restart would."""
+        self.run(self.store.close())
+        self.store = open_store(self.url, self.settings)
+        self.run(self.store.start())
+
+    def close(self) -> None:
+        self.run(self.store.close())
+        self.runner.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    with fresh_schema(pg_database) as url:
+        yield url
+
+
+def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'cloud.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def harness(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    url = store_url(kind, request, tmp_path)
+    h = Harness(url, load_settings(data_dir=tmp_path, db=url))
+    yield h
+    h.close()
