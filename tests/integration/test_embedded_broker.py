@@ -1,0 +1,159 @@
+"""The embedded broker (amqtt behind edgetwin's auth plugin), run as ``edgetwin broker``."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edgetwin.core.settings import MqttTarget
+from edgetwin.transport.mqtt import ensure_credentials, make_client
+from tests.conftest import free_port, port_open
+from tests.integration.conftest import EDGETWIN, mosquitto_pub, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Broker:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [*EDGETWIN, "broker", "--mqtt-port", str(self.port), "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: port_open("127.0.0.1", self.port), 20, what="embedded broker")
+        user, password = ensure_credentials(data_dir)
+        self.target = MqttTarget(host="127.0.0.1", port=self.port, username=user, password=password)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = Broker(tmp_path_factory.mktemp("broker"))
+    yield b
+    b.stop()
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        with self.lock:
+            self.payloads.append(bytes(msg.payload))
+
+
+def _connect(client: paho.Client, target: MqttTarget) -> None:
+    connected = threading.Event()
+    client.on_connect = lambda *_a: connected.set()
+    client.connect(target.host, target.port)
+    client.loop_start()
+    assert connected.wait(10), "no CONNACK"
+
+
+def test_persistent_session_keeps_qos1_messages_while_subscriber_is_away(broker: Broker) -> None:
+    sub = make_client(broker.target, "persistent-sub", clean_session=False)
+    _connect(sub, broker.target)
+    done = threading.Event()
+    sub.on_subscribe = lambda *_a: done.set()
+    sub.subscribe("v1/acme/plant-01/+/+/+", qos=1)
+    assert done.wait(10)
+    sub.disconnect()
+    sub.loop_stop()
+
+    pub = make_client(broker.target, "publisher")
+    _connect(pub, broker.target)
+    for i in range(200):
+        pub.publish(
+            "v1/acme/plant-01/line-01/cnc-01/temp", str(i).encode(), qos=1
+        ).wait_for_publish(5)
+    pub.disconnect()
+    pub.loop_stop()
+
+    collector = Collector()
+    again = make_client(broker.target, "persistent-sub", clean_session=False)
+    again.on_message = collector.on_message
+    _connect(again, broker.target)
+    wait_for(lambda: len(collector.payloads) >= 200, 20, what="queued messages")
+    time.sleep(0.5)
+    again.disconnect()
+    again.loop_stop()
+    assert sorted(int(p) for p in collector.payloads) == list(range(200))
+
+
+def test_stock_client_may_publish_anonymously_on_loopback(broker: Broker) -> None:
+    collector = Collector()
+    sub = make_client(broker.target, "watcher")
+    sub.on_message = collector.on_message
+    _connect(sub, broker.target)
+    ready = threading.Event()
+    sub.on_subscribe = lambda *_a: ready.set()
+    sub.subscribe("v1/acme/plant-01/cmd", qos=1)
+    assert ready.wait(10)
+    mosquitto_pub(broker.port, "v1/acme/plant-01/cmd", '{"cmd":"bearing_fault","value":true}')
+    wait_for(lambda: collector.payloads, 10, what="anonymous publish")
+    sub.disconnect()
+    sub.loop_stop()
+    assert collector.payloads == [b'{"cmd":"bearing_fault","value":true}']
+
+
+def test_wrong_password_is_refused(broker: Broker) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
+    client.username_pw_set("edgetwin", "wrong")
+    codes: list[object] = []
+    got = threading.Event()
+
+    def on_connect(_c: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        codes.append(reason)
+        got.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    assert got.wait(10)
+    client.loop_stop()
+    assert codes[0].is_failure  # type: ignore[attr-defined]
+
+
+def test_taken_port_gives_a_clear_error(broker: Broker, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*EDGETWIN, "broker", "--mqtt-port", str(broker.port), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "already in use" in result.stderr
+    assert "--mqtt-port" in result.stderr
+
+
+def test_up_refuses_a_taken_http_port(broker: Broker, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            *EDGETWIN,
+            "up",
+            "--http-port",
+            str(broker.port),
+            "--mqtt-port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--http-port" in result.stderr
