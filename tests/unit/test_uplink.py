@@ -171,3 +171,30 @@ def test_a_422_sets_the_named_items_aside_and_sends_the_rest(tmp_path: Path) -> 
     assert len(points) - len(good) == 10  # one per cycle was refused
     dead = sqlite3.connect(tmp_path / "b.db").execute("SELECT count(*) FROM dead_letters")
     assert dead.fetchone()[0] == 10
+
+
+def test_the_reported_depth_counts_what_waits_behind_the_request(tmp_path: Path) -> None:
+    """The cloud shows the depth an edge reports with each batch once that batch commits, so the
+    edge reports the readings still waiting, not those on their way: the last batch of a drain
+    says 0, and a steady stream no longer looks like a buffer that never empties."""
+    reported: list[int] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        reported.append(int(request.headers["x-edgetwin-buffer-depth"]))
+        items = orjson.loads(request.content)
+        await asyncio.sleep(0.005)
+        return httpx.Response(200, json={"accepted": len(items), "duplicate": 0})
+
+    points = _points(10, seed=5)
+
+    async def scenario() -> None:
+        with SqliteBuffer(tmp_path / "b.db") as buf:
+            buf.put(points)
+            task = asyncio.create_task(_uplink(buf, "http://cloud.test", handle, batch=50).run())
+            await _drained(buf, task)
+
+    asyncio.run(scenario())
+    assert len(points) > 150  # several batches, three in flight at once
+    assert reported[0] == len(points) - 50
+    assert reported == sorted(reported, reverse=True)
+    assert reported[-1] == 0

@@ -80,6 +80,7 @@ class Uplink:
         self._live_cursor = 0  # the highest seq handed to a live batch in flight
         self._backlog_cursor = 0  # the highest seq handed to a backlog batch in flight
         self._inflight: set[asyncio.Task[int]] = set()
+        self._inflight_rows = 0  # readings handed to requests that have not answered yet
         self._backlog_turn = False
 
     def set_cut(self, cut: bool) -> None:
@@ -114,7 +115,7 @@ class Uplink:
                         continue
                     self._fill(http)
                     if not self._inflight:
-                        if self.stats.state != "cut":
+                        if not self.cut.is_set():
                             self.stats.state = "ok"
                         self.wake.clear()
                         await self._sleep_or_wake(0.5)
@@ -208,13 +209,23 @@ class Uplink:
             await asyncio.wait_for(self.wake.wait(), delay)
 
     async def _send(self, http: httpx.AsyncClient, rows: list[Row], *, historical: bool) -> int:
+        self._inflight_rows += len(rows)
+        try:
+            return await self._post(http, rows, historical=historical)
+        finally:
+            self._inflight_rows -= len(rows)
+
+    async def _post(self, http: httpx.AsyncClient, rows: list[Row], *, historical: bool) -> int:
         body = b"[" + b",".join(r.payload for r in rows) + b"]"
         oldest = self.buffer.oldest_ts_ms()  # one indexed lookup: this is the hot path
         age = "" if oldest is None else f"{time.time() - oldest / 1000:.1f}"
+        # The depth the cloud shows once this request commits: what waits behind it, not the
+        # readings on their way (counting those, a steady stream never showed an empty buffer).
+        waiting = max(0, self.buffer.depth - self._inflight_rows)
         headers = {
             "content-type": "application/json",
             "x-edgetwin-edge": self.edge_id,
-            "x-edgetwin-buffer-depth": str(self.buffer.depth),
+            "x-edgetwin-buffer-depth": str(waiting),
             "x-edgetwin-buffer-oldest-age-s": age,
         }
         started = time.perf_counter()
@@ -248,7 +259,7 @@ class Uplink:
             # now, in this slot (the lane's cursor has moved past them).
             rest = self._dead_letter(rows, resp)
             moved = len(rows) - len(rest)
-            return moved + (await self._send(http, rest, historical=historical) if rest else 0)
+            return moved + (await self._post(http, rest, historical=historical) if rest else 0)
         raise SendError(f"cloud answered {resp.status_code}: {resp.text[:200]}")
 
     def _dead_letter(self, rows: list[Row], resp: httpx.Response) -> list[Row]:
