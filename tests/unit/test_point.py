@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgetwin.core.errors import WireFormatError
-from edgetwin.core.point import Point, format_ts, parse_point, parse_points
+from edgetwin.core.point import Point, parse_point, parse_points
 
 GOOD = {
     "ts": "2026-01-15T10:30:00.123Z",
@@ -33,10 +33,11 @@ def test_reference_reading_parses_and_round_trips() -> None:
     assert parse_point(point.to_json()) == point
 
 
-def test_offset_timestamps_become_utc() -> None:
+def test_offset_timestamps_are_the_same_instant_written_in_utc() -> None:
     point = parse_point({**GOOD, "ts": "2026-01-15T12:30:00.123+02:00"})
-    assert point.ts.tzinfo == UTC
-    assert format_ts(point.ts) == "2026-01-15T10:30:00.123Z"
+    assert point.ts == datetime(2026, 1, 15, 10, 30, 0, 123000, tzinfo=UTC)
+    assert point.ts_ms == parse_point(GOOD).ts_ms
+    assert point.to_wire()["ts"] == "2026-01-15T10:30:00.123Z"
 
 
 @pytest.mark.parametrize(
@@ -45,8 +46,12 @@ def test_offset_timestamps_become_utc() -> None:
         ("ts", "2026-01-15T10:30:00", "timezone"),
         ("ts", "yesterday", "ts"),
         ("id", "not-a-uuid", "id"),
-        ("value", True, "boolean"),
+        ("value", True, "number"),
+        ("value", "47.5", "number"),
         ("value", "NaN", "value"),
+        ("value", float("inf"), "finite"),
+        ("ts", "1999-12-31T23:59:59Z", "2000"),
+        ("ts", "2201-01-01T00:00:00Z", "2201"),
         ("value", "hot", "value"),
         ("machine", "cnc/01", "machine"),
         ("metric", "+", "metric"),
