@@ -178,9 +178,13 @@ class PostgresStore:
         for attempt in range(1, _RETRIES + 1):
             try:
                 async with self._conn() as conn:
-                    ids = await self._series_ids(conn, points)
-                    rows = [(p.ts, p.id, p.value, ids[p.series_key], p.q) for p in points]
-                    faults = sorted({ids[p.series_key] for p in points if p.metric == "state"})
+                    sids = await self._series_ids(conn, points)
+                    rows = [
+                        (p.ts, p.id, p.value, sid, p.q) for p, sid in zip(points, sids, strict=True)
+                    ]
+                    faults = sorted(
+                        {sid for p, sid in zip(points, sids, strict=True) if p.metric == "state"}
+                    )
                     accepted = await ingest_rows(
                         conn, rows, historical=historical, fault_series=faults
                     )
@@ -192,18 +196,20 @@ class PostgresStore:
                 log.warning("ingest transaction rolled back (%s); attempt %d", exc, attempt + 1)
         raise AssertionError("unreachable")
 
-    async def _series_ids(self, conn: Conn, points: Sequence[Point]) -> dict[Key, int]:
-        """Ids of the batch's series, creating the missing ones in their own short transaction
-        (so a new series' row lock is not held for the whole ingest)."""
-        units = {p.series_key: p.unit for p in points if p.series_key not in self._series}
+    async def _series_ids(self, conn: Conn, points: Sequence[Point]) -> list[int]:
+        """The series id of each reading, creating the missing series in their own short
+        transaction (so a new series' row lock is not held for the whole ingest)."""
+        keys = [p.series_key for p in points]  # once per reading: this is the hot path
+        known = self._series
+        units = {k: p.unit for k, p in zip(keys, points, strict=True) if k not in known}
         if units:
-            keys = sorted(units)
-            cols = [list(c) for c in zip(*keys, strict=True)]
+            new = sorted(units)
+            cols = [list(c) for c in zip(*new, strict=True)]
             await conn.execute(
                 "INSERT INTO series (tenant, plant, line, machine, metric, unit) "
                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
                 "%s::text[], %s::text[]) ORDER BY 1, 2, 3, 4, 5 ON CONFLICT DO NOTHING",
-                [*cols, [units[k] for k in keys]],
+                [*cols, [units[k] for k in new]],
             )
             cur = await conn.execute(
                 "SELECT s.id, s.tenant, s.plant, s.line, s.machine, s.metric FROM series s "
@@ -213,8 +219,8 @@ class PostgresStore:
                 cols,
             )
             for sid, *key in await cur.fetchall():
-                self._series[(key[0], key[1], key[2], key[3], key[4])] = int(sid)
-        return {p.series_key: self._series[p.series_key] for p in points}
+                known[(key[0], key[1], key[2], key[3], key[4])] = int(sid)
+        return [known[k] for k in keys]
 
     async def add_counter(self, name: str, delta: int) -> None:
         async with self._conn() as conn:
