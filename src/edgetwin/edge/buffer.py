@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import orjson
 
@@ -67,8 +67,9 @@ class BufferLimits:
     warn_ratio: float = 0.8
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """A buffered reading as the uplink reads it back (a tuple: made by the thousand per batch)."""
+
     seq: int
     payload: bytes
 
@@ -376,7 +377,7 @@ class SqliteBuffer:
         cur = self.db.execute(
             "SELECT seq, payload FROM readings WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         )
-        return [Row(s, p) for s, p in cur]
+        return list(map(Row._make, cur))
 
     def between(self, low: int, high: int, limit: int) -> list[Row]:
         """The oldest ``limit`` readings with a sequence number above ``low``, at most ``high``."""
@@ -384,7 +385,7 @@ class SqliteBuffer:
             "SELECT seq, payload FROM readings WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
             (low, high, limit),
         )
-        return [Row(s, p) for s, p in cur]
+        return list(map(Row._make, cur))
 
     def ack(self, rows: Sequence[Row]) -> None:
         """Forget readings the cloud has committed."""
