@@ -268,6 +268,15 @@ def _profile(r: dict[str, Any], top: dict[str, Any]) -> list[str]:
         "(the cloud trusting the schema check of an authenticated edge) and a load generator "
         "on another machine are the next steps.",
     ]
+    kept = [s["stored_per_s_during"] for s in r["e2e_batched"] if s["kept_up"]]
+    if kept and top["stored_per_s_during"] < max(kept):
+        lines += [
+            "",
+            f"Overloaded, the pipeline stored less ({top['stored_per_s_during']:,}/s) than at "
+            f"its best step ({max(kept):,}/s): the edge's intake and its uplink share one event "
+            "loop, and the intake took the time. Flow control on the MQTT side (a receive maximum, so the broker holds "
+            "what the edge cannot take yet) would keep the rate at its best under overload.",
+        ]
     return lines
 
 
@@ -278,7 +287,7 @@ def markdown(r: dict[str, Any], plot_name: str) -> str:
         "",
         "Measured by `edgetwin bench`: every figure next to the raw limit measured in the same run on",
         "the same machine. Rerun it with `edgetwin bench` (full) or `edgetwin bench --quick`;",
-        "`--docs docs/benchmarks.md` rewrites this page.",
+        "`--docs docs/benchmarks.md` rewrites this page and the figures behind it, `benchmarks.json`.",
         "",
         f"- date: {r['date']} ({r['mode']} mode, {r['elapsed_s']} s)",
         f"- command: `{r['command']}`",
@@ -327,5 +336,6 @@ def write(r: dict[str, Any], *, out: Path, docs: Path | None, console: Console) 
     if docs is not None:
         plot_name = docs.with_suffix(".png").name
         shutil.copy(out / "bench.png", docs.with_suffix(".png"))
+        shutil.copy(out / "bench.json", docs.with_suffix(".json"))  # the figures behind the page
         docs.write_text(markdown(r, plot_name))
         console.print(f"wrote {docs}")
