@@ -26,6 +26,7 @@ import orjson
 
 from edgetwin.cloud.commands import ORDER, Target, advance
 from edgetwin.cloud.store import PG_SCHEMES
+from edgetwin.sqlite_file import SqliteFile
 
 log = logging.getLogger("edgetwin.cloud.command_log")
 
@@ -157,32 +158,16 @@ class _Reads:
         return self._where(f"{_OPEN} ORDER BY created_at", ())
 
 
-class SqliteCommandLog(_Reads):
+class SqliteCommandLog(_Reads, SqliteFile):
     """The commands table in a SQLite file. Calls are short local statements."""
 
+    schema = _SQLITE_SCHEMA
+    row_factory = sqlite3.Row
+    check_same_thread = False
+
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+        super().__init__(path)
         self.clock = clock
-        self._db: sqlite3.Connection | None = None
-
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(_SQLITE_SCHEMA)
-        self._db = db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("command log is not open")
-        return self._db
 
     def _where(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         query = f"SELECT {_COLUMNS} FROM commands WHERE {where}"  # noqa: S608

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any, Final
 import orjson
 
 from edgetwin.core.topics import command_result_topic
+from edgetwin.sqlite_file import SqliteFile
 
 log = logging.getLogger("edgetwin.edge.commands")
 
@@ -54,7 +54,15 @@ class Pending:
 Target = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class CommandRouter:
+class CommandRouter(SqliteFile):
+    """Routes device commands to the sources that own the devices; remembers recent command ids
+    in its SQLite file so that a redelivered command runs at most once."""
+
+    schema = (
+        "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
+        " line TEXT NOT NULL, machine TEXT NOT NULL, detail TEXT, at REAL NOT NULL)"
+    )
+
     def __init__(
         self,
         db_path: Path,
@@ -68,7 +76,7 @@ class CommandRouter:
         owned_only: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.db_path = db_path
+        super().__init__(db_path)
         self.publish = publish
         self.tenant, self.plant, self.edge_id = tenant, plant, edge_id
         self.ack_timeout_s = ack_timeout_s
@@ -81,29 +89,7 @@ class CommandRouter:
         self.pending: dict[str, Pending] = {}
         self.executed = 0
         self.duplicates = 0
-        self._db: sqlite3.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def open(self) -> None:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.db_path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
-            " line TEXT NOT NULL, machine TEXT NOT NULL, detail TEXT, at REAL NOT NULL)"
-        )
-        self._db = db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("command router is not open")
-        return self._db
 
     def register(self, line: str, machine: str, target: Target) -> None:
         """Route commands for ``line/machine`` to ``target`` (a source's write)."""
