@@ -9,8 +9,6 @@ second, so a flood of it cannot flood the log).
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
 from typing import Any
 
 import orjson
@@ -19,6 +17,7 @@ import paho.mqtt.client as paho
 from edgetwin.core.errors import WireFormatError
 from edgetwin.core.point import Point, parse_point, parse_points
 from edgetwin.core.topics import parse_reading_topic
+from edgetwin.edge.rejects import Rejects
 
 log = logging.getLogger("edgetwin.edge")
 
@@ -32,8 +31,7 @@ class Intake:
     def __init__(self, tenant: str, plant: str, status_prefix: str) -> None:
         self.tenant, self.plant = tenant, plant
         self.status_prefix = status_prefix
-        self.rejected: Counter[str] = Counter()
-        self._last_log = 0.0
+        self.rejected = Rejects(log, "rejected reading")
 
     def reading(self, msg: paho.MQTTMessage) -> Row | None:
         """One reading on its own topic."""
@@ -100,16 +98,7 @@ class Intake:
         self.reject("topic_mismatch", f"{topic}: reading of {point.tenant}/{point.plant}")
 
     def reject(self, reason: str, detail: str) -> None:
-        self.rejected[reason] += 1
-        now = time.monotonic()
-        if now - self._last_log > 1.0:
-            self._last_log = now
-            log.warning(
-                "rejected reading (%s): %s [rejected so far: %s]",
-                reason,
-                detail,
-                dict(self.rejected),
-            )
+        self.rejected.add(reason, detail)
 
 
 def _reasons(exc: WireFormatError) -> str:

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,6 +24,7 @@ import serial  # type: ignore[import-untyped]
 
 from edgetwin.core.point import Point
 from edgetwin.core.topics import valid_segment
+from edgetwin.edge.rejects import Rejects
 
 log = logging.getLogger("edgetwin.edge.serial")
 
@@ -72,12 +72,11 @@ class SerialSource:
         self.lines = 0
         self.readings = 0
         self.connects = 0
-        self.invalid: Counter[str] = Counter()
+        self.invalid = Rejects(log, "invalid serial line")
         self.last_error: str | None = None
         self._port: serial.Serial | None = None
         self._last_uptime: float | None = None
         self._booted: dict[str, Any] | None = None
-        self._last_invalid_log = 0.0
 
     async def run(self) -> None:
         while True:
@@ -205,16 +204,7 @@ class SerialSource:
         ]
 
     def _invalid(self, reason: str, what: object) -> None:
-        self.invalid[reason] += 1
-        now = time.monotonic()
-        if now - self._last_invalid_log > 1.0:
-            self._last_invalid_log = now
-            log.warning(
-                "invalid serial line (%s): %.200r [invalid so far: %s]",
-                reason,
-                what,
-                dict(self.invalid),
-            )
+        self.invalid.add(reason, repr(what))
 
     def stats(self) -> dict[str, Any]:
         return {
