@@ -1,15 +1,16 @@
-"""Small building blocks of the pages: stat cards, status badges, the live indicator and a switch
-that shows what the devices report."""
+"""Small building blocks of the pages: stat cards, status badges, the live indicator, a switch
+that shows what the devices report, and a page's live subscription."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
 
 from nicegui import events, ui
 
+from edgetwin.cloud.live import LiveHub, Subscription
 from edgetwin.dashboard import theme
 
 # Badge colour of each uplink state an edge reports; anything else is shown grey.
@@ -20,6 +21,15 @@ UPLINK_COLORS: Final = {
     "backoff": "warning",
     "unknown": "grey-7",
 }
+
+
+def page_subscription(hub: LiveHub, patterns: Iterable[str]) -> Subscription:
+    """Live events for the page being built, for as long as its browser tab stays open."""
+    sub = hub.subscribe(patterns)
+    client = ui.context.client
+    client.on_delete(lambda: hub.unsubscribe(sub))
+    client.on_disconnect(lambda: hub.unsubscribe(sub))
+    return sub
 
 
 def card() -> ui.card:

@@ -20,7 +20,14 @@ from edgetwin.core.topics import command_topic
 from edgetwin.dashboard import charts, context, fmt, theme
 from edgetwin.dashboard.cache import shared
 from edgetwin.dashboard.frame import frame
-from edgetwin.dashboard.widgets import LiveIndicator, ReportedSwitch, StatCard, StatusBadge, section
+from edgetwin.dashboard.widgets import (
+    LiveIndicator,
+    ReportedSwitch,
+    StatCard,
+    StatusBadge,
+    page_subscription,
+    section,
+)
 from edgetwin.packs.factory.model import (
     CYCLE_S,
     FAULT_COMMANDS,
@@ -260,10 +267,7 @@ async def factory_page() -> None:
         for (line, machine), panel in panels.items():
             panel.set_stopped(f"{line}/{machine}" in stopped)
 
-    sub = hub.subscribe([f"{command_topic(tenant, plant, '+', '+')}/+"])
-    client = ui.context.client
-    client.on_delete(lambda: hub.unsubscribe(sub))
-    client.on_disconnect(lambda: hub.unsubscribe(sub))
+    sub = page_subscription(hub, [f"{command_topic(tenant, plant, '+', '+')}/+"])
 
     def drain_commands() -> None:
         while not sub.queue.empty():

@@ -25,7 +25,7 @@ from edgetwin.core.errors import EdgetwinError
 from edgetwin.core.topics import command_topic, reading_topic
 from edgetwin.dashboard import charts, context, theme
 from edgetwin.dashboard.frame import frame
-from edgetwin.dashboard.widgets import StatCard, StatusBadge, card, section
+from edgetwin.dashboard.widgets import StatCard, StatusBadge, card, page_subscription, section
 from edgetwin.packs.motor.device import DEVICE_ID
 
 HISTORY_S: Final = 120
@@ -164,13 +164,11 @@ async def motor_page() -> None:
 
     reboot.on_click(on_reboot)
     base = f"{reading_topic(s.tenant, s.plant, line, machine, '')}"
-    sub = hub.subscribe(
+    sub = page_subscription(
+        hub,
         [base + "+", f"{command_topic(s.tenant, s.plant, line, machine)}/+",
-         f"v1/{s.tenant}/{s.plant}/alert/#"]
+         f"v1/{s.tenant}/{s.plant}/alert/#"],
     )  # fmt: skip
-    client = ui.context.client
-    client.on_delete(lambda: hub.unsubscribe(sub))
-    client.on_disconnect(lambda: hub.unsubscribe(sub))
 
     def drain() -> None:
         while not sub.queue.empty():
