@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,10 +133,10 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
-def stack(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """``edgetwin up`` on free ports, once it has stored a few cycles of factory data."""
-    data_dir = tmp_path_factory.mktemp("edgetwin")
+@contextmanager
+def running_up(data_dir: Path, **env: str) -> Iterator[Stack]:
+    """``edgetwin up`` on free ports with ``env`` added, once it answers; stopped afterwards the
+    way a person stops it (SIGINT: the supervisor stops its parts in order)."""
     http_port, mqtt_port = _free_ports(2)
     log = data_dir / "up.log"
     with log.open("wb") as out:
@@ -144,12 +145,28 @@ def stack(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterat
              "--data-dir", str(data_dir / "data")],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_clean_env(),
+            env={**_clean_env(), **env},
             cwd=data_dir,
         )  # fmt: skip
     running = Stack(f"http://127.0.0.1:{http_port}", proc, log)
     try:
         running.wait_for("GET /health", lambda: running.http.get("/health").status_code == 200, 60)
+        yield running
+    finally:
+        running.http.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def stack(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """``edgetwin up`` on free ports, once it has stored a few cycles of factory data."""
+    with running_up(tmp_path_factory.mktemp("edgetwin")) as running:
         running.wait_for(
             "three cycles of factory data and an edge report",
             lambda: (
@@ -164,15 +181,6 @@ def stack(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             15,
         )
         yield running
-    finally:
-        running.http.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # the supervisor stops its parts in order
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture

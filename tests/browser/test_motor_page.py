@@ -3,13 +3,11 @@ really resets the (simulated) controller on its pty, shown as it goes through it
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page
-from tests.browser.conftest import Dash, Stack, _clean_env, _command, _free_ports
+from tests.browser.conftest import Dash, Stack, running_up
 
 pytestmark = pytest.mark.browser
 
@@ -19,34 +17,13 @@ MOTOR = "stm32-motor-01"
 @pytest.fixture(scope="module")
 def motor_stack(chromium: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """``edgetwin up`` with only the motor pack (its own stack: the shared one runs the factory)."""
-    data_dir = tmp_path_factory.mktemp("edgetwin-motor")
-    http_port, mqtt_port = _free_ports(2)
-    log = data_dir / "up.log"
-    env = {**_clean_env(), "EDGETWIN_PACKS": '["motor"]'}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*_command(), "up", "--http-port", str(http_port), "--mqtt-port", str(mqtt_port),
-             "--data-dir", str(data_dir / "data")],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=data_dir,
-        )  # fmt: skip
-    running = Stack(f"http://127.0.0.1:{http_port}", proc, log)
-    try:
-        running.wait_for("GET /health", lambda: running.http.get("/health").status_code == 200, 60)
-        running.wait_for(
+    with running_up(tmp_path_factory.mktemp("edgetwin-motor"), EDGETWIN_PACKS='["motor"]') as up:
+        up.wait_for(
             "motor readings in the store",
-            lambda: any(d["machine"] == MOTOR for d in running.get("/api/v1/devices")),
+            lambda: any(d["machine"] == MOTOR for d in up.get("/api/v1/devices")),
             30,
         )
-        yield running
-    finally:
-        running.http.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        yield up
 
 
 def _uptime(stack: Stack) -> float:

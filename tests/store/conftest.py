@@ -17,7 +17,8 @@ import pytest
 
 from edgetwin.cloud.store import Store, open_store
 from edgetwin.core.settings import Settings, load_settings
-from tests.store.pg import fresh_database, fresh_schema
+from tests.conftest import need
+from tests.store.pg import OwnPostgres, fresh_database, fresh_schema, own_postgres_possible
 
 T = TypeVar("T")
 KINDS = ["sqlite", "postgresql"]
@@ -57,6 +58,17 @@ def pg_database() -> Iterator[str]:
 def pg_url(pg_database: str) -> Iterator[str]:
     with fresh_schema(pg_database) as url:
         yield url
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of the test's own, for tests that stop or restart it."""
+    need(own_postgres_possible(), "initdb/pg_ctl of PostgreSQL 15 (or runuser) not available")
+    pg = OwnPostgres()
+    pg.init()
+    pg.start()
+    yield pg
+    pg.destroy()
 
 
 def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

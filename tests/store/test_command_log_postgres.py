@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,7 @@ from edgetwin.cloud.store.pg_schema import newest_version
 from edgetwin.cloud.store.postgres import PostgresStore
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.settings import load_settings
-from tests.conftest import need
-from tests.store.pg import OwnPostgres, own_postgres_possible
+from tests.store.pg import OwnPostgres
 from tests.store.test_command_log import MOTOR, migrated
 
 BASE = "/api/v1/devices/stm32-motor-01/commands"
@@ -97,16 +96,6 @@ def test_a_server_that_is_not_there_is_unavailable() -> None:
         log.list_for("acme", "plant-01")
     assert time.monotonic() - started < 0.5  # fails at once; a thread does the reconnecting
     log.close()
-
-
-@pytest.fixture
-def own_pg() -> Iterator[OwnPostgres]:
-    need(own_postgres_possible(), "initdb/pg_ctl of PostgreSQL 15 (or runuser) not available")
-    pg = OwnPostgres()
-    pg.init()
-    pg.start()
-    yield pg
-    pg.destroy()
 
 
 def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,9 +27,8 @@ from edgetwin.cloud.store.postgres import PgOptions, PostgresStore
 from edgetwin.cloud.store.rollups import cover, usable_rollups
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.settings import load_settings
-from tests.conftest import need
 from tests.store.data import TEMP, chunks, expected_series, factory, now_ms, now_s, reading
-from tests.store.pg import OwnPostgres, own_postgres_possible
+from tests.store.pg import OwnPostgres
 
 Conn = AsyncConnection[TupleRow]
 DAY = timedelta(days=1)
@@ -235,16 +234,6 @@ def test_series_plans_read_rollups_and_only_the_partitions_in_range(pg_url: str)
     assert "rollup" not in raw
     assert "readings_series_ts" in raw or "series_id_ts" in raw  # the (series_id, ts) index
     assert partition_name((datetime.now(UTC) - 5 * DAY).date()) not in raw
-
-
-@pytest.fixture
-def own_pg() -> Iterator[OwnPostgres]:
-    need(own_postgres_possible(), "initdb/pg_ctl of PostgreSQL 15 (or runuser) not available")
-    pg = OwnPostgres()
-    pg.init()
-    pg.start()
-    yield pg
-    pg.destroy()
 
 
 def test_database_outage_answers_503_and_recovers_by_itself(
