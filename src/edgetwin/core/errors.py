@@ -1,10 +1,14 @@
 """The exception tree of edgetwin.
 
 EdgetwinError
-├── ConfigError            a setting is missing, malformed or contradicts another
-├── PortInUseError         a listener cannot bind; says how to choose another port
-├── WireFormatError        a reading on the wire is malformed (carries one reason per bad item)
-└── StoreUnavailableError  the store cannot commit right now; the caller must retry later
+├── ConfigError              a setting is missing, malformed or contradicts another
+│   └── PipelineConfigError  the edge's pipeline file names an unknown plugin or a bad key
+├── PortInUseError           a listener cannot bind; says how to choose another port
+├── WireFormatError          a reading on the wire is malformed (carries one reason per bad item)
+├── StoreUnavailableError    the store cannot commit right now; the caller must retry later
+├── SinkRetryableError       a sink could not write a batch now; it stays in the outbox
+│   └── BatchTooLargeError   the target refused the batch's size; send smaller ones
+└── DeviceLinkError          a command cannot reach its device (port closed, broker down)
 """
 
 from __future__ import annotations
@@ -41,3 +45,19 @@ class WireFormatError(EdgetwinError):
 
 class StoreUnavailableError(EdgetwinError):
     """The store cannot commit now (database gone, disk full); retry later."""
+
+
+class PipelineConfigError(ConfigError):
+    """The pipeline configuration is wrong; the message names the file, the table and the key."""
+
+
+class SinkRetryableError(EdgetwinError):
+    """A sink could not write a batch now (target down, timeout, 5xx); retry later."""
+
+
+class BatchTooLargeError(SinkRetryableError):
+    """The target refused the batch as too large; the forwarder halves its batch size."""
+
+
+class DeviceLinkError(EdgetwinError):
+    """A command cannot be written to its device (port closed, broker unreachable)."""

@@ -1,10 +1,19 @@
-"""The twins edgetwin ships. Each pack is one self-contained folder; registration is explicit."""
+"""The twins edgetwin ships. Each pack is one self-contained folder; registration is explicit.
+
+A pack is data plus entry points (:class:`Pack`): its device types, its simulator, the snippet it
+adds to the edge's pipeline, and (loaded lazily, so the edge never imports a web framework) its
+cloud part and dashboard pages. Nothing outside ``packs/`` imports a particular pack except the
+one composing module and this registry.
+"""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from edgetwin.core.device import DeviceType
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -14,12 +23,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Pack:
-    """What a pack contributes: a simulator process and a dashboard page."""
+    """What a pack contributes.
+
+    Attributes:
+        name: the pack's name, as in ``EDGETWIN_PACKS`` and ``edgetwin sim NAME``.
+        title: for people.
+        simulate: runs the pack's simulated devices until cancelled.
+        device_types: the kinds of machine it brings (metrics, units, commands).
+        pipeline: a TOML snippet (file) merged into the edge's pipeline by ``edgetwin up``;
+            it may use ``{data_dir}``, ``{tenant}`` and ``{plant}``.
+        cloud: ``module:function`` of its cloud part (routers, services), imported lazily.
+        pages: ``module:function`` of its dashboard pages, imported lazily.
+    """
 
     name: str
     title: str
     simulate: Callable[[Settings], Coroutine[Any, Any, None]]
-    page: Callable[[Any], None] | None = None
+    device_types: tuple[DeviceType, ...] = ()
+    pipeline: Path | None = None
+    cloud: str | None = None
+    pages: str | None = None
 
 
 # name -> module exposing ``PACK``; one line per pack.
@@ -30,8 +53,19 @@ REGISTRY: dict[str, str] = {
 
 
 def load_pack(name: str) -> Pack:
+    """The pack registered as ``name``.
+
+    Raises:
+        KeyError: no such pack; the message lists the known ones.
+    """
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
         raise KeyError(f"unknown pack {name!r}; known packs: {known}")
     pack: Pack = importlib.import_module(REGISTRY[name]).PACK
     return pack
+
+
+def load_entry(ref: str) -> Any:
+    """Import ``module:attribute`` (a pack's lazily loaded cloud part or pages)."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
