@@ -15,9 +15,13 @@ from fastapi.testclient import TestClient
 from psycopg import AsyncConnection
 
 from edgetwin.cloud.app import create_app
-from edgetwin.cloud.command_log import CommandLog, SqliteCommandLog
-from edgetwin.cloud.command_log_pg import PgCommandLog
-from edgetwin.cloud.commands import CommandService, Target
+from edgetwin.cloud.commands import (
+    CommandLog,
+    CommandService,
+    PgCommandLog,
+    SqliteCommandLog,
+    Target,
+)
 from edgetwin.cloud.live import LiveHub
 from edgetwin.cloud.store.pg_schema import migrate
 from edgetwin.core.settings import load_settings

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edgetwin.cloud.app import create_app
-from edgetwin.cloud.command_log_pg import PgCommandLog
+from edgetwin.cloud.commands import PgCommandLog
 from edgetwin.cloud.store.pg_schema import newest_version
 from edgetwin.cloud.store.postgres import PostgresStore
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
@@ -55,7 +55,7 @@ def test_an_older_database_gets_the_table_when_the_store_starts(pg_url: str) -> 
         await store.close()
         return store.schema_version
 
-    assert asyncio.run(start_store()) == newest_version() == 3
+    assert asyncio.run(start_store()) == newest_version() >= 3  # the table came with 3
     log.open()
     try:
         cmd, existing = log.create(MOTOR, "PING", {}, 30, None, "alice")
@@ -64,7 +64,7 @@ def test_an_older_database_gets_the_table_when_the_store_starts(pg_url: str) -> 
         log.close()
     with psycopg.connect(pg_url) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM schema_version ORDER BY version")]
-    assert names == ["base", "rollups", "commands"]
+    assert names[:3] == ["base", "rollups", "commands"]  # and whatever later releases add
 
 
 def test_workers_racing_on_one_command(pg_url: str) -> None:

@@ -19,8 +19,8 @@ import orjson
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
-from edgetwin.cloud.command_log import _SAME_KEY, _moved, _public, _Reads
-from edgetwin.cloud.commands import Target
+from edgetwin.cloud.commands.lifecycle import Target
+from edgetwin.cloud.commands.rows import SAME_KEY, Reads, moved, public
 from edgetwin.cloud.store.postgres import redact
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 
@@ -49,7 +49,7 @@ _RECONNECT_MAX_S: Final = 2.0
 PgConn = psycopg.Connection[DictRow]
 
 
-class PgCommandLog(_Reads):
+class PgCommandLog(Reads):
     """The ``commands`` table of the PostgreSQL store, on one connection of its own.
 
     Times are rounded to the microsecond, as timestamptz keeps them, so that a command's
@@ -149,7 +149,7 @@ class PgCommandLog(_Reads):
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         with self._conn() as db:
             rows = db.execute(query.encode(), params).fetchall()
-        return [_public(r) for r in rows]
+        return [public(r) for r in rows]
 
     def _where(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         return self._rows(f"SELECT {_PG_COLUMNS} FROM commands WHERE {where}", params)  # noqa: S608
@@ -178,7 +178,7 @@ class PgCommandLog(_Reads):
         )  # fmt: skip
         if created:
             return created[0], False
-        found = self._where(_SAME_KEY, (*device, idempotency_key))
+        found = self._where(SAME_KEY, (*device, idempotency_key))
         if not found:
             raise RuntimeError(f"a command for {device} conflicts but cannot be found")
         return found[0], True
@@ -198,12 +198,12 @@ class PgCommandLog(_Reads):
                 " WHERE tenant = %s AND id = %s FOR UPDATE",
                 (tenant, key),
             ).fetchone()
-            moved = None if row is None else _moved(row, state, detail, by, now)
-            if moved is None:
+            move = None if row is None else moved(row, state, detail, by, now)
+            if move is None:
                 return None
             row = db.execute(
                 "UPDATE commands SET state = %s, updated_at = to_timestamp(%s), detail = %s::json,"  # noqa: S608
                 f" history = %s::json WHERE tenant = %s AND id = %s RETURNING {_PG_COLUMNS}",
-                (state, now, *moved, tenant, key),
+                (state, now, *move, tenant, key),
             ).fetchone()
-        return None if row is None else _public(row)
+        return None if row is None else public(row)

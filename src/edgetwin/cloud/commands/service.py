@@ -1,21 +1,14 @@
-"""Device commands in the cloud: lifecycle, idempotency, audit log, dispatch over MQTT.
-
-Lifecycle::
-
-    queued -> sent -> delivered -> succeeded | failed
-       \\________\\________\\_____-> expired   (ttl passed before the device answered)
+"""The command service: creates commands, dispatches them over MQTT, applies the edges'
+progress reports, expires what outlived its ttl, and streams every change live.
 
 ``queued``: accepted and logged. ``sent``: the plant broker acknowledged the QoS 1 publish
 (PUBACK), so it holds the command even while the edge is offline. ``delivered``: the edge wrote
 it to the device. ``succeeded``/``failed``: the device's answer (for a reboot, the boot banner
-and a restarted uptime). States only move forward; a late or repeated report changes nothing.
+and a restarted uptime); ``expired``: the ttl passed first (:mod:`.lifecycle`).
 
-Every command is one row of the audit log (:mod:`edgetwin.cloud.command_log`) with who asked,
-what, when, and each transition with its time and reporter: the ``commands`` table of the
-PostgreSQL store when the cloud runs on one (``--db postgresql://...``), else the SQLite file
-``<data-dir>/commands.db``. While PostgreSQL is unreachable, creating or reading a command
-raises :class:`StoreUnavailableError` (the API answers 503); the dispatcher and the edges'
-reports wait for the database and carry on when it is back.
+While the log (:mod:`.log`) is unavailable, creating or reading a command raises
+:class:`StoreUnavailableError` (the API answers 503); the dispatcher and the edges' reports wait
+for the database and carry on when it is back.
 """
 
 from __future__ import annotations
@@ -26,39 +19,20 @@ import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import psycopg
 
+from edgetwin.cloud.commands.lifecycle import ORDER, Target
+from edgetwin.cloud.commands.log import CommandLog
 from edgetwin.cloud.live import LiveHub
 from edgetwin.core.errors import StoreUnavailableError
 from edgetwin.core.topics import command_topic
 
-if TYPE_CHECKING:
-    from edgetwin.cloud.command_log import CommandLog
-
 log = logging.getLogger("edgetwin.cloud.commands")
 
-ORDER: Final = {"queued": 0, "sent": 1, "delivered": 2, "succeeded": 3, "failed": 3, "expired": 3}
-TERMINAL: Final = frozenset({"succeeded", "failed", "expired"})
 REPUBLISH_S: Final = 5.0
 MAX_WAITING_REPORTS: Final = 10_000  # edges' reports kept while the log is unavailable
-
-
-def advance(current: str, new: str) -> bool:
-    """Whether ``current -> new`` is a forward move of the lifecycle."""
-    if current in TERMINAL:
-        return False
-    return ORDER[new] > ORDER[current] or (new in TERMINAL and ORDER[new] >= ORDER[current])
-
-
-@dataclass(frozen=True)
-class Target:
-    tenant: str
-    plant: str
-    line: str
-    machine: str
 
 
 class CommandService:
