@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from edgetwin.cloud.store import Store, open_store
+from edgetwin.cloud.store import FaultRules, Store, open_store
 from edgetwin.core.settings import Settings, load_settings
 from tests.conftest import need
+from tests.store.data import FACTORY_RULES
 from tests.store.pg import OwnPostgres, fresh_database, fresh_schema, own_postgres_possible
 
 T = TypeVar("T")
@@ -27,20 +28,24 @@ KINDS = ["sqlite", "postgresql"]
 class Harness:
     """A started store and the loop it lives on."""
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, rules: FaultRules = FACTORY_RULES) -> None:
         self.url = url
         self.settings = settings
+        self.rules = rules
         self.runner = asyncio.Runner()
-        self.store: Store = open_store(url, settings)
+        self.store: Store = open_store(url, settings, fault_rules=rules)
         self.run(self.store.start())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
-    def reopen(self) -> None:
-        """Close the store and open a new one on the same database, as a restart would."""
+    def reopen(self, rules: FaultRules | None = None) -> None:
+        """Close the store and open a new one on the same database, as a restart would
+        (with other fault rules, if given: as after a pack was enabled or disabled)."""
         self.run(self.store.close())
-        self.store = open_store(self.url, self.settings)
+        if rules is not None:
+            self.rules = rules
+        self.store = open_store(self.url, self.settings, fault_rules=self.rules)
         self.run(self.store.start())
 
     def close(self) -> None:

@@ -10,9 +10,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from edgetwin.cloud.store.base import SeriesKey
+from edgetwin.cloud.store.base import FaultRules, SeriesKey
+from edgetwin.core.device import fault_rules
 from edgetwin.core.point import Point, ms_to_datetime
+from edgetwin.packs.factory.device_types import DEVICE_TYPES
 from edgetwin.packs.factory.model import Faults, cycle
+
+FACTORY_RULES = fault_rules(DEVICE_TYPES)  # what the factory's device type counts as a fault
 
 TEMP = SeriesKey("acme", "plant-01", "line-01", "cnc-01", "temp")
 
@@ -77,13 +81,18 @@ def expected_series(
 
 
 def expected_aggregates(
-    points: Iterable[Point], tenant: str, plant: str, start_ms: int
+    points: Iterable[Point],
+    tenant: str,
+    plant: str,
+    start_ms: int,
+    rules: FaultRules = FACTORY_RULES,
 ) -> dict[tuple[str, str, str], tuple[float, int, int]]:
-    """(line, machine, metric) -> (sum, count, faults)."""
+    """(line, machine, metric) -> (sum, count, faults), a fault being a reading whose value is
+    one of its metric's codes in ``rules``."""
     out: dict[tuple[str, str, str], tuple[float, int, int]] = {}
     for p in points:
         if p.tenant == tenant and p.plant == plant and p.ts_ms >= start_ms:
             total, count, faults = out.get((p.line, p.machine, p.metric), (0.0, 0, 0))
-            fault = int(p.metric == "state" and p.value == 2)
+            fault = int(p.value in rules.get(p.metric, ()))
             out[(p.line, p.machine, p.metric)] = (total + p.value, count + 1, faults + fault)
     return out

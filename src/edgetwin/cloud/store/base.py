@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edgetwin.core.point import Point
+
+FaultRules = Mapping[str, frozenset[int]]
+"""metric name -> the codes that count as a fault (from the enabled packs' device types, see
+:func:`edgetwin.core.device.fault_rules`). A store counts a reading as a fault when its metric has
+a rule and its value equals one of the codes; with no rules it counts none."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class MetricAggregate:
     avg: float
     total: float
     count: int
-    faults: int  # readings of metric "state" equal to 2 (FAULT)
+    faults: int  # readings whose value is a fault code of their metric (the store's fault rules)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ from edgetwin.cloud.store.pg_schema import migrate
 from edgetwin.cloud.store.postgres import PgOptions, PostgresStore
 
 Conn = AsyncConnection[TupleRow]
-_METRICS = ("temp", "vibration_rms", "energy_kw", "good_count", "bad_count", "state")
+# Six synthetic metrics per machine; their names mean nothing (no fault rules apply to them).
+_METRICS = tuple(f"metric-{i}" for i in range(1, 7))
 _REBUILD_ROLLUPS = """
 INSERT INTO rollup_1m (series_id, bucket, n, total, lo, hi, faults, last_ts, last_value)
 SELECT series_id, date_bin('1 minute', ts, 'epoch'), count(*), sum(value), min(value),
@@ -130,9 +131,7 @@ async def _run(dsn: str, strategy: Strategy | None, work: list[list[list[Row]]])
                 if strategy is None:
                     await _copy_raw(conn, batch)
                 else:
-                    await ingest_rows(
-                        conn, batch, historical=False, fault_series=(), strategy=strategy
-                    )
+                    await ingest_rows(conn, batch, historical=False, faults=(), strategy=strategy)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker(c, w) for c, w in zip(conns, work, strict=True)))

@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import sql
 
+from edgetwin.cloud.store.base import FaultRules
 from edgetwin.cloud.store.rollups import Segment
 from edgetwin.core.point import ms_to_datetime
 
@@ -31,7 +32,7 @@ _SERIES_FOLD = sql.SQL(
 )
 _AGG_RAW = sql.SQL(
     "SELECT r.series_id, sum(r.value) AS t, count(*) AS n, "
-    "count(*) FILTER (WHERE r.value = 2) AS f "
+    "count(*) FILTER (WHERE (s.metric, r.value) IN (SELECT * FROM fault)) AS f "
     "FROM readings r JOIN series s ON s.id = r.series_id "
     "WHERE s.tenant = %s AND s.plant = %s AND {} GROUP BY 1"
 )
@@ -41,8 +42,8 @@ _AGG_ROLLUP = sql.SQL(
     "WHERE s.tenant = %s AND s.plant = %s AND {} GROUP BY 1"
 )
 _AGG_FOLD = sql.SQL(
-    "SELECT s.line, s.machine, s.metric, sum(x.t), sum(x.n), "
-    "CASE WHEN s.metric = 'state' THEN sum(x.f) ELSE 0 END "
+    "WITH fault AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS f(metric, code)) "
+    "SELECT s.line, s.machine, s.metric, sum(x.t), sum(x.n), sum(x.f) "
     "FROM ({}) x JOIN series s ON s.id = x.series_id "
     "GROUP BY s.id, s.line, s.machine, s.metric ORDER BY 1, 2, 3"
 )
@@ -80,11 +81,16 @@ def series_query(
 
 
 def aggregates_query(
-    tenant: str, plant: str, segments: list[Segment]
+    tenant: str, plant: str, segments: list[Segment], fault_rules: FaultRules
 ) -> tuple[sql.Composed, list[Any]]:
-    """Per series of a plant: rows (line, machine, metric, sum, count, faults)."""
+    """Per series of a plant: rows (line, machine, metric, sum, count, faults).
+
+    Raw readings are counted as faults by ``fault_rules``; rollups hold their counts already
+    (made by the same rules, :mod:`pg_faults`).
+    """
+    rules = sorted((m, float(c)) for m, codes in fault_rules.items() for c in codes)
     parts: list[sql.Composable] = []
-    args: list[Any] = []
+    args: list[Any] = [[m for m, _ in rules], [c for _, c in rules]]
     for seg in segments:
         args += [tenant, plant]
         if seg.source == "raw":

@@ -29,7 +29,15 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from edgetwin.cloud.store.base import Bucket, IngestResult, LatestValue, MetricAggregate, SeriesKey
+from edgetwin.cloud.store.base import (
+    Bucket,
+    FaultRules,
+    IngestResult,
+    LatestValue,
+    MetricAggregate,
+    SeriesKey,
+)
+from edgetwin.cloud.store.pg_faults import apply_rules
 from edgetwin.cloud.store.pg_ingest import ingest_rows
 from edgetwin.cloud.store.pg_partitions import Retention, maintain
 from edgetwin.cloud.store.pg_queries import LATEST_SQL, aggregates_query, series_query
@@ -81,12 +89,18 @@ def redact(url: str) -> str:
 
 
 class PostgresStore:
-    def __init__(self, url: str, options: PgOptions | None = None) -> None:
+    """``fault_rules``: which readings count as faults (see :mod:`pg_faults`)."""
+
+    def __init__(
+        self, url: str, options: PgOptions | None = None, fault_rules: FaultRules | None = None
+    ) -> None:
         self.url = url
         self.options = options or PgOptions()
+        self.fault_rules: dict[str, frozenset[int]] = dict(fault_rules or {})
         self.schema_version: int | None = None
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._series: dict[Key, int] = {}
+        self._fault_codes: dict[int, frozenset[int]] = {}  # series id -> its fault codes
         self._maintenance: asyncio.Task[None] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -130,6 +144,7 @@ class PostgresStore:
         try:
             async with self._conn() as conn:
                 self.schema_version = await migrate(conn)
+                await apply_rules(conn, self.fault_rules)
                 report = await maintain(conn, self.options.retention)
         except BaseException:
             await self.close()  # a refused or failed upgrade leaves no pool behind
@@ -182,11 +197,8 @@ class PostgresStore:
                     rows = [
                         (p.ts, p.id, p.value, sid, p.q) for p, sid in zip(points, sids, strict=True)
                     ]
-                    faults = sorted(
-                        {sid for p, sid in zip(points, sids, strict=True) if p.metric == "state"}
-                    )
                     accepted = await ingest_rows(
-                        conn, rows, historical=historical, fault_series=faults
+                        conn, rows, historical=historical, faults=self._faults_of(sids)
                     )
                 return IngestResult(accepted, len(points) - accepted)
             except StoreUnavailableError as exc:
@@ -195,6 +207,19 @@ class PostgresStore:
                     raise
                 log.warning("ingest transaction rolled back (%s); attempt %d", exc, attempt + 1)
         raise AssertionError("unreachable")
+
+    def _remember(self, key: Key, sid: int) -> None:
+        self._series[key] = sid
+        codes = self.fault_rules.get(key[4])
+        if codes:
+            self._fault_codes[sid] = codes
+
+    def _faults_of(self, sids: Sequence[int]) -> list[tuple[int, float]]:
+        """The (series id, code) fault pairs of the series among ``sids``, in order."""
+        if not self._fault_codes:
+            return []
+        codes = self._fault_codes
+        return [(sid, float(c)) for sid in sorted(set(sids)) if sid in codes for c in codes[sid]]
 
     async def _series_ids(self, conn: Conn, points: Sequence[Point]) -> list[int]:
         """The series id of each reading, creating the missing series in their own short
@@ -219,7 +244,7 @@ class PostgresStore:
                 cols,
             )
             for sid, *key in await cur.fetchall():
-                known[(key[0], key[1], key[2], key[3], key[4])] = int(sid)
+                self._remember((key[0], key[1], key[2], key[3], key[4]), int(sid))
         return [known[k] for k in keys]
 
     async def add_counter(self, name: str, delta: int) -> None:
@@ -249,7 +274,7 @@ class PostgresStore:
             )
             if not rows:
                 return None
-            self._series[k] = int(rows[0][0])
+            self._remember(k, int(rows[0][0]))
         return self._series[k]
 
     async def series(
@@ -269,7 +294,7 @@ class PostgresStore:
     async def aggregates(self, tenant: str, plant: str, start_ms: int) -> list[MetricAggregate]:
         span = int(time.time() * 1000) - start_ms
         segments = cover(start_ms, None, usable_rollups(None, span))
-        query, args = aggregates_query(tenant, plant, segments)
+        query, args = aggregates_query(tenant, plant, segments, self.fault_rules)
         rows = await self._fetch(query, args)
         return [
             MetricAggregate(line, machine, metric, float(t) / int(n), float(t), int(n), int(f))

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from edgetwin.cloud.store.base import (
     Bucket,
+    FaultRules,
     IngestResult,
     LatestValue,
     MetricAggregate,
@@ -52,8 +53,19 @@ INSERT OR IGNORE INTO counters (name, value) VALUES ('stored', 0), ('duplicates'
 
 
 class SqliteStore:
-    def __init__(self, path: Path) -> None:
+    """``fault_rules``: which readings :meth:`aggregates` counts as faults (counted when asked,
+    so a change of rules applies to every reading at once)."""
+
+    def __init__(self, path: Path, fault_rules: FaultRules | None = None) -> None:
         self.path = path
+        self.fault_rules: dict[str, frozenset[int]] = dict(fault_rules or {})
+        faults, self._fault_args = _fault_expression(self.fault_rules)
+        self._aggregates_sql = (
+            "SELECT s.line, s.machine, s.metric, avg(r.value), sum(r.value), count(*), "  # noqa: S608
+            + faults  # placeholders only: the rules travel as parameters
+            + " FROM series s JOIN readings r ON r.series_id = s.id "
+            "WHERE s.tenant = ? AND s.plant = ? AND r.ts_ms >= ? GROUP BY s.id"
+        )
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._wdb: sqlite3.Connection | None = None
@@ -204,13 +216,7 @@ class SqliteStore:
         return str(rows[0][0]) if rows else None
 
     async def aggregates(self, tenant: str, plant: str, start_ms: int) -> list[MetricAggregate]:
-        rows = await self._read(
-            "SELECT s.line, s.machine, s.metric, avg(r.value), sum(r.value), count(*), "
-            "sum(CASE WHEN s.metric = 'state' AND r.value = 2 THEN 1 ELSE 0 END) "
-            "FROM series s JOIN readings r ON r.series_id = s.id "
-            "WHERE s.tenant = ? AND s.plant = ? AND r.ts_ms >= ? GROUP BY s.id",
-            (tenant, plant, start_ms),
-        )
+        rows = await self._read(self._aggregates_sql, (*self._fault_args, tenant, plant, start_ms))
         return [
             MetricAggregate(r[0], r[1], r[2], float(r[3]), float(r[4]), int(r[5]), int(r[6]))
             for r in rows
@@ -231,3 +237,15 @@ class SqliteStore:
     async def counters(self) -> dict[str, int]:
         rows = await self._read("SELECT name, value FROM counters", ())
         return {str(n): int(v) for n, v in rows}
+
+
+def _fault_expression(rules: FaultRules) -> tuple[str, list[Any]]:
+    """The SQL that counts a group's faults by ``rules``, and its parameters."""
+    if not rules:
+        return "0", []
+    terms, args = [], []
+    for metric, codes in sorted(rules.items()):
+        marks = ", ".join("?" * len(codes))
+        terms.append(f"(s.metric = ? AND r.value IN ({marks}))")
+        args += [metric, *sorted(codes)]
+    return f"sum(CASE WHEN {' OR '.join(terms)} THEN 1 ELSE 0 END)", args

@@ -1,7 +1,7 @@
 -- Schema version 2: 1-minute and 1-hour rollups, maintained in the ingest transaction.
 --
 -- A rollup row holds count, sum, min and max of one series in one bucket (and the number of
--- FAULT states, which the KPIs count), so long-range series and KPI queries read 1/60 or
+-- readings that are faults by the packs' rules, which the KPIs count), so long-range series and KPI queries read 1/60 or
 -- 1/3600 of the rows. The 1-minute rollup also holds the newest reading of its bucket, which is
 -- where "the current value" of a series now comes from: the newest bucket's newest reading.
 -- That replaces series.last_ts/last_value, whose single row per series every concurrent
@@ -44,11 +44,10 @@ SELECT r.series_id,
        sum(r.value),
        min(r.value),
        max(r.value),
-       count(*) FILTER (WHERE s.metric = 'state' AND r.value = 2),
+       0,  -- faults: counted by the packs' rules when the store opens (0004, pg_faults.py)
        max(r.ts),
        (array_agg(r.value ORDER BY r.ts DESC))[1]
 FROM readings r
-JOIN series s ON s.id = r.series_id
 GROUP BY 1, 2;
 
 INSERT INTO rollup_1h (series_id, bucket, n, total, lo, hi, faults)
