@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -14,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edgetwin.core.settings import MqttTarget
 from edgetwin.transport.mqtt import ensure_credentials, make_client
-from tests.conftest import free_port, port_open
+from tests.conftest import free_port, need, port_open
 from tests.integration.conftest import EDGETWIN, mosquitto_pub, wait_for
 
 pytestmark = pytest.mark.integration
@@ -157,3 +160,107 @@ def test_up_refuses_a_taken_http_port(broker: Broker, tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--http-port" in result.stderr
+
+
+README_FAULT = '{"cmd":"bearing_fault","value":true}'
+
+
+def _subscribe(
+    broker: Broker, client_id: str, topic: str, qos: int = 1
+) -> tuple[paho.Client, Collector]:
+    """A subscriber logged in with the generated credentials, as edgetwin's own parts are."""
+    collector = Collector()
+    client = make_client(broker.target, client_id)
+    client.on_message = collector.on_message
+    _connect(client, broker.target)
+    ready = threading.Event()
+    client.on_subscribe = lambda *_a: ready.set()
+    client.subscribe(topic, qos=qos)
+    assert ready.wait(10), "no SUBACK"
+    return client, collector
+
+
+def _close(client: paho.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_readme_fault_line_at_qos0_reaches_a_subscriber_10_of_10(broker: Broker) -> None:
+    """The README's line exactly (no -q: QoS 0, then DISCONNECT at once), ten times."""
+    need(shutil.which("mosquitto_pub") is not None, "mosquitto_pub is not installed")
+    sub, collector = _subscribe(broker, "readme-watcher", "v1/acme/plant-01/cmd")
+    for _ in range(10):
+        subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port),
+             "-t", "v1/acme/plant-01/cmd", "-m", README_FAULT],
+            check=True,
+            timeout=10,
+        )  # fmt: skip
+    wait_for(lambda: len(collector.payloads) >= 10, 20, what="10 of 10 fault commands")
+    _close(sub)
+    assert collector.payloads == [README_FAULT.encode()] * 10
+
+
+def _mqtt_packet(kind: int, body: bytes) -> bytes:
+    length, encoded = len(body), bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        encoded.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes([kind]) + bytes(encoded) + body
+
+
+def _mqtt_string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("!H", len(raw)) + raw
+
+
+def test_qos0_publish_read_together_with_disconnect_and_eof_is_delivered(broker: Broker) -> None:
+    """CONNECT, PUBLISH (QoS 0), DISCONNECT and the end of the stream in one segment.
+
+    This is what the broker reads when it is busy, or on any Python whose ``wait_for`` does not
+    yield: amqtt then cancelled the PUBLISH before it ran (0 of 10 arrived). Keep-alive 0 makes
+    Python 3.11 read it the same way.
+    """
+    sub, collector = _subscribe(broker, "burst-watcher", "v1/acme/plant-01/cmd")
+    for i in range(10):
+        connect = _mqtt_string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)
+        payload = f'{{"cmd":"bearing_fault","value":true,"n":{i}}}'.encode()
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as raw:
+            raw.sendall(
+                _mqtt_packet(0x10, connect + _mqtt_string(f"burst-{i}"))
+                + _mqtt_packet(0x30, _mqtt_string("v1/acme/plant-01/cmd") + payload)
+                + _mqtt_packet(0xE0, b"")
+            )
+            raw.shutdown(socket.SHUT_WR)
+            assert raw.recv(4)[:1] == b"\x20", "no CONNACK"
+    wait_for(lambda: len(collector.payloads) >= 10, 20, what="10 of 10 pipelined publishes")
+    _close(sub)
+    assert sorted(collector.payloads) == sorted(
+        f'{{"cmd":"bearing_fault","value":true,"n":{i}}}'.encode() for i in range(10)
+    )
+
+
+def test_retained_status_reaches_only_matching_subscriptions(broker: Broker) -> None:
+    """A client that subscribes to commands gets no retained status, even while another holds
+    a status filter; the status subscriber still gets it."""
+    status_topic = "v1/acme/plant-01/status/edge-01"
+    holder, held = _subscribe(broker, "status-holder", "v1/acme/plant-01/status/+")
+    pub = make_client(broker.target, "status-publisher")
+    _connect(pub, broker.target)
+    pub.publish(status_topic, b'{"online":true}', qos=1, retain=True).wait_for_publish(5)
+    wait_for(lambda: held.payloads, 10, what="the status subscriber")
+
+    other, got = _subscribe(broker, "cmd-only", "v1/acme/plant-01/cmd")
+    pub.publish("v1/acme/plant-01/cmd", b"marker", qos=1).wait_for_publish(5)
+    wait_for(lambda: b"marker" in got.payloads, 10, what="the marker")  # after any retained
+    late, late_got = _subscribe(broker, "status-late", "v1/acme/plant-01/status/#")
+    wait_for(lambda: late_got.payloads, 10, what="the retained status on subscribe")
+    for client in (holder, other, late, pub):
+        _close(client)
+    pub_clear = make_client(broker.target, "status-clear")
+    _connect(pub_clear, broker.target)
+    pub_clear.publish(status_topic, b"", qos=1, retain=True).wait_for_publish(5)
+    _close(pub_clear)
+    assert got.payloads == [b"marker"]
+    assert late_got.payloads == [b'{"online":true}']
