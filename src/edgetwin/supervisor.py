@@ -1,8 +1,13 @@
 """``edgetwin up``: runs broker, cloud, edge and simulators as separate processes.
 
 Each part is its own process, so one can be killed and restarted without the others. Output is
-prefixed with the part's name; a part that exits unexpectedly is restarted with backoff; Ctrl+C
-(or SIGTERM) stops everything cleanly. PID files in ``<data-dir>/run`` name each part's process.
+prefixed with the part's name; a part that exits unexpectedly is restarted with backoff; Ctrl+C,
+SIGTERM or SIGHUP (a closed terminal) stops everything cleanly, also while the parts are still
+starting. PID files in ``<data-dir>/run`` name each part's process.
+
+The parts never outlive the supervisor: each runs through ``edgetwin.process`` (see there), which
+has the kernel send it SIGTERM when the supervisor dies, even by ``kill -9``. If the supervisor's
+own output goes away (``edgetwin up | head``), it goes on running and stops writing.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from edgetwin.core.settings import Settings
-from edgetwin.process import stop_event
+from edgetwin.process import part_command, stop_event
 
 COLORS = {"broker": "35", "cloud": "34", "edge": "32"}
 
@@ -40,6 +46,8 @@ class Supervisor:
         self.env = env
         self.run_dir = settings.data_dir / "run"
         self.stopping = False
+        self.quiet = False  # our stdout is gone: keep running, stop writing
+        self.stop = asyncio.Event()  # replaced by the signal-driven one in run()
         self.parts: list[Part] = []
         if settings.embedded_broker:
             self.parts.append(Part("broker", ["broker"]))
@@ -49,20 +57,45 @@ class Supervisor:
             self.parts.append(Part(f"sim-{pack}", ["sim", pack]))
 
     def say(self, name: str, line: str) -> None:
+        """Write one line, prefixed with the part's name; once stdout is gone, write nothing."""
+        if self.quiet:
+            return
         color = COLORS.get(name, "36")
-        tty = sys.stdout.isatty()
-        prefix = f"\x1b[{color}m{name:>12}\x1b[0m" if tty else f"{name:>12}"
-        sys.stdout.write(f"{prefix} | {line}\n")
-        sys.stdout.flush()
+        try:
+            tty = sys.stdout.isatty()
+            prefix = f"\x1b[{color}m{name:>12}\x1b[0m" if tty else f"{name:>12}"
+            sys.stdout.write(f"{prefix} | {line}\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):  # a closed pipe (EPIPE), a hung-up terminal (EIO)
+            self._lose_stdout()
+
+    def _lose_stdout(self) -> None:
+        self.quiet = True
+        # Point fd 1 at /dev/null, so what is still buffered (and Python's flush at exit) goes
+        # nowhere instead of raising again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    async def _while_running(self, waiting: Any) -> bool:
+        """Await ``waiting`` unless a stop signal comes first; True when it finished and said yes."""
+        task = asyncio.ensure_future(waiting)
+        stopped = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if task.done():
+            return bool(task.result())
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
 
     async def _spawn(self, part: Part) -> None:
         if part.name == "edge":
             (self.run_dir / f"{self.settings.edge_id}.ready").unlink(missing_ok=True)
         part.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "edgetwin",
-            *part.args,
+            *part_command(os.getpid(), *part.args),
             env=self.env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -142,31 +175,58 @@ class Supervisor:
 
     async def run(self) -> int:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        stop = stop_event()
-        watchers = []
+        self.stop = stop_event()
+        watchers: list[asyncio.Task[None]] = []
+        await self._start(watchers)
+        if self.stop.is_set():
+            self.say("up", "stopping before everything had started")
+        await self.stop.wait()
+        await self.shutdown()
+        for w in watchers:
+            w.cancel()
+        return 0
+
+    async def _start(self, watchers: list[asyncio.Task[None]]) -> None:
+        """Start the parts in order, each waiting for the one it needs; a stop signal ends any wait."""
+        target = self.settings.mqtt_target()
+        where = f"{target.host}:{target.port}"
         for part in self.parts:
+            if self.stop.is_set():
+                return
             await self._spawn(part)
             watchers.append(asyncio.create_task(self._watch(part)))
-            if part.name == "broker" and not await self._wait_broker():
-                self.say("up", "the broker did not start listening; see its messages above")
-            if part.name == "edge" and not await self._wait_edge(within_s=20.0):
-                self.say("up", "the edge did not subscribe in time; starting the devices anyway")
+            if part.name == "broker":
+                self.say(
+                    "up",
+                    f"waiting for the broker to accept MQTT on {where}",
+                )
+                if not await self._while_running(self._wait_broker()) and not self.stop.is_set():
+                    self.say("up", "the broker did not start listening; see its messages above")
+            if part.name == "edge":
+                self.say(
+                    "up",
+                    f"waiting up to 20 s for the edge to subscribe to the broker at {where} "
+                    "(Ctrl+C stops)",
+                )
+                ready = await self._while_running(self._wait_edge(within_s=20.0))
+                if not ready and not self.stop.is_set():
+                    self.say(
+                        "up", "the edge did not subscribe in time; starting the devices anyway"
+                    )
             if part.name == "cloud":
-                if await self._wait_health():
+                self.say(
+                    "up", f"waiting for the cloud to answer {self.settings.cloud_base_url}/health"
+                )
+                if await self._while_running(self._wait_health()):
                     self.say(
                         "up",
                         f"dashboard: {self.settings.cloud_base_url}/   API docs: "
                         f"{self.settings.cloud_base_url}/docs   (Ctrl+C stops everything)",
                     )
-                else:
+                elif not self.stop.is_set():
                     self.say(
                         "up", "the cloud did not answer /health in time; see its messages above"
                     )
-        await stop.wait()
-        await self.shutdown()
-        for w in watchers:
-            w.cancel()
-        return 0
 
     async def shutdown(self) -> None:
         self.stopping = True
