@@ -5,16 +5,24 @@ The gateway opens the pty's slave end exactly as it would open a USB serial adap
 current slave, because ``/dev/pts/N`` changes every time the device is plugged in again.
 SIGUSR1 unplugs the device for two seconds (the pty is closed and a new one created), which is
 how tests and operators check that the gateway reconnects by itself.
+
+One simulator owns the link at a time: it holds an exclusive lock on ``motor0.pid`` beside the
+link (with its pid inside) for as long as it runs. A second simulator on the same data dir is
+refused with a clear message (exit code 2) instead of re-pointing the link; a link left by one
+that died (the kernel dropped its lock) is replaced; on exit a simulator removes the link only
+if it still points to its own pty.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import random
 import signal
+import sys
 import time
 import tty
 from pathlib import Path
@@ -35,6 +43,51 @@ def default_link(settings: Settings) -> Path:
     return settings.data_dir / "dev" / "motor0"
 
 
+class LinkBusyError(RuntimeError):
+    """Another running simulator owns the device link."""
+
+
+class LinkOwner:
+    """An exclusive lock on ``<link>.pid``, held while this process owns the link.
+
+    A lock (not just a pid) so that a simulator killed with ``kill -9`` leaves nothing that looks
+    alive, and two simulators starting at the same moment cannot both win.
+    """
+
+    def __init__(self, link: Path) -> None:
+        self.path = link.with_name(f"{link.name}.pid")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise LinkBusyError(owner) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:  # the previous owner removed it while we waited
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # while still holding the lock: see the inode check above
+        os.close(self._fd)
+        self._fd = None
+
+
 class PtyDevice:
     """One firmware instance on one pty. ``async with`` creates the pty; ``run()`` serves it."""
 
@@ -47,6 +100,7 @@ class PtyDevice:
         self._slave: int | None = None
         self._inbox = b""
         self._unplug = asyncio.Event()
+        self._owner = LinkOwner(link)
 
     @property
     def path(self) -> str:
@@ -55,11 +109,18 @@ class PtyDevice:
         return os.ttyname(self._slave)
 
     async def __aenter__(self) -> PtyDevice:
-        self._plug()
+        """Take the link (``LinkBusyError`` if another simulator holds it) and plug in."""
+        self._owner.acquire()
+        try:
+            self._plug()
+        except BaseException:
+            self._owner.release()
+            raise
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
         self._unplug_now()
+        self._owner.release()
 
     def _plug(self) -> None:
         master, slave = os.openpty()
@@ -131,13 +192,28 @@ class PtyDevice:
 async def simulate(settings: Settings) -> None:
     """``edgetwin sim motor``: one motor controller on a pty; prints the serial port's path."""
     firmware = Firmware(device_id=DEVICE_ID, rng=random.Random())
-    async with PtyDevice(firmware, default_link(settings)) as device:
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGUSR1, device.unplug)
-        stop = stop_event()
-        runner = asyncio.create_task(device.run(), name="motor-device")
-        await stop.wait()
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+    link = default_link(settings)
+    try:
+        async with PtyDevice(firmware, link) as device:
+            await _serve(device)
+    except LinkBusyError as exc:
+        print(
+            f"error: {link} belongs to the motor simulator running as pid {exc.args[0]}; "
+            "stop that one first, or give this one another --data-dir (EDGETWIN_DATA_DIR).",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2) from exc
+
+
+async def _serve(device: PtyDevice) -> None:
+    """Serve the device until a stop signal; SIGUSR1 unplugs it for a moment."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGUSR1, device.unplug)
+    stop = stop_event()
+    runner = asyncio.create_task(device.run(), name="motor-device")
+    await stop.wait()
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
