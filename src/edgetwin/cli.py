@@ -8,7 +8,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -157,16 +157,16 @@ def broker(mqtt_port: MqttPort = None, data_dir: DataDir = None) -> None:
 def cloud(
     http_port: HttpPort = None, data_dir: DataDir = None, db: Db = None, mqtt_url: MqttUrl = None
 ) -> None:
-    """Run only the cloud service (API and dashboard)."""
+    """Run only the cloud service (API and dashboard, with the enabled packs' parts)."""
     import uvicorn
 
-    from edgetwin.cloud.app import create_app
+    from edgetwin.compose import build_app
 
     settings = _settings(http_port=http_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url)
     _logging(settings)
     try:
         _check_http_port(settings)
-        application = create_app(settings)
+        application = build_app(settings)
     except EdgetwinError as exc:
         raise _fail(exc) from exc
     uvicorn.run(
@@ -179,14 +179,116 @@ def cloud(
     )
 
 
-@app.command()
-def edge(data_dir: DataDir = None, mqtt_url: MqttUrl = None, mqtt_port: MqttPort = None) -> None:
-    """Run only the edge gateway (MQTT source, durable buffer, uplink to the cloud)."""
-    from edgetwin.edge.gateway import Gateway
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="EDGETWIN_CONFIG",
+        help="TOML file: settings, and [[sources]]/[[processors]]/[[sinks]] tables added to the"
+        " pipeline (an entry with a taken name replaces it)",
+    ),
+]
+CloudUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--cloud-url",
+        envvar="EDGETWIN_CLOUD_URL",
+        help="cloud the edge sends to (several ingest workers comma-separated;"
+        " default http://127.0.0.1:HTTP-PORT)",
+    ),
+]
 
-    settings = _settings(data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port)
+
+def edge_pipeline(settings: Settings, config: Path | None) -> tuple[Any, Any]:
+    """The edge's effective pipeline and plugin context: the base, each enabled pack's
+    snippet and device types, then ``config``.
+
+    Raises:
+        ConfigError: an unknown pack, or a pipeline error naming the file, table and key.
+    """
+    from edgetwin.core.device import DeviceType
+    from edgetwin.core.plugins import PluginContext
+    from edgetwin.edge.alerts import Alerts
+    from edgetwin.edge.pipeline import load_pipeline
+    from edgetwin.packs import load_pack
+
+    device_types: dict[str, DeviceType] = {}
+    snippets: list[tuple[str, str]] = []
+    for name in settings.packs:
+        try:
+            pack = load_pack(name)
+        except KeyError as exc:
+            raise ConfigError(f"packs: {exc.args[0]}") from exc
+        device_types.update({t.name: t for t in pack.device_types})
+        if pack.pipeline is not None:
+            snippets.append((f"pack {name} ({pack.pipeline.name})", pack.pipeline.read_text()))
+    values = {
+        "data_dir": str(settings.data_dir),
+        "tenant": settings.tenant,
+        "plant": settings.plant,
+        "edge_id": settings.edge_id,
+    }
+    pipeline = load_pipeline(
+        buffer_defaults={
+            "max_bytes": settings.buffer_max_bytes,
+            "max_age_s": settings.buffer_max_age_s,
+            "policy": settings.buffer_policy,
+            "synchronous": settings.buffer_synchronous,
+        },
+        snippets=snippets,
+        user_file=config,
+        values=values,
+    )
+    ctx = PluginContext(
+        tenant=settings.tenant,
+        plant=settings.plant,
+        edge_id=settings.edge_id,
+        data_dir=settings.data_dir / "edge",
+        alerts=Alerts(),
+        device_types=device_types,
+        settings=settings,
+    )
+    return pipeline, ctx
+
+
+@app.command()
+def edge(
+    data_dir: DataDir = None,
+    mqtt_url: MqttUrl = None,
+    mqtt_port: MqttPort = None,
+    cloud_url: CloudUrl = None,
+    config: ConfigFile = None,
+    print_config: Annotated[
+        bool,
+        typer.Option("--print-config", help="print the effective pipeline as TOML and exit"),
+    ] = False,
+) -> None:
+    """Run only the edge gateway: the pipeline's sources, processors, durable buffer and sinks.
+
+    The pipeline is the base (the plant's MQTT broker in, the cloud out), each enabled pack's
+    snippet (EDGETWIN_PACKS), then --config.
+    """
+    import os
+
+    if config is not None:
+        os.environ["EDGETWIN_CONFIG"] = str(config)  # settings come from the same file
+    settings = _settings(
+        data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port, cloud_url=cloud_url
+    )
+    from edgetwin.edge.pipeline import build
+
+    try:
+        pipeline, ctx = edge_pipeline(settings, config)
+        plugins = build(pipeline, ctx)
+    except ConfigError as exc:
+        raise _fail(exc) from exc
+    if print_config:
+        typer.echo(pipeline.to_toml(), nl=False)
+        return
+    from edgetwin.edge.runtime import EdgeRuntime
+
     _logging(settings)
-    asyncio.run(Gateway(settings).run())
+    asyncio.run(EdgeRuntime(settings, pipeline, ctx, plugins).run())
 
 
 @app.command()

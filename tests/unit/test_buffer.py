@@ -161,3 +161,79 @@ def test_redelivery_of_a_forwarded_reading_is_recognised(tmp_path: Path) -> None
         again = buf.put(points)  # the broker restarted from an older saved state
         assert (again.stored, again.redelivered) == (48, 60)  # the last 60 are remembered
         assert buf.totals["accepted"] == 108 + 48
+
+
+# -- one outbox per sink --
+
+
+def _seqs(rows: list) -> list[int]:
+    return [r.seq for r in rows]
+
+
+def test_each_sink_reads_and_acknowledges_its_own_outbox(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db", sinks=("cloud", "mes")) as buf:
+        buf.put(_points(2))
+        cloud, mes = buf.outbox("cloud"), buf.outbox("mes")
+        assert cloud.depth == mes.depth == buf.depth == 108
+        cloud.ack(cloud.after(0, 1000))
+        assert (cloud.depth, mes.depth, buf.depth) == (0, 108, 108)  # the MES still needs them
+        assert cloud.after(0, 1000) == []
+        first = mes.after(0, 50)
+        mes.ack(first)
+        assert (mes.depth, buf.depth) == (58, 58)  # delivered everywhere: gone
+        mes.ack(mes.after(0, 1000))
+        assert buf.depth == 0 and buf.bytes == 0
+        again = buf.put(_points(2)[:10])  # redelivered after both sinks had them: recognised
+        assert (again.stored, again.redelivered) == (0, 10)
+
+
+def test_acks_in_any_order_and_twice_keep_the_counts_exact(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db", sinks=("a", "b")) as buf:
+        buf.put(_points(3))
+        a, b = buf.outbox("a"), buf.outbox("b")
+        rows = a.after(0, 1000)
+        a.ack(rows[100:])
+        b.ack(rows[:50])
+        a.ack(rows[:100])
+        a.ack(rows[:10])  # a late duplicate answer
+        b.ack(rows[50:])
+        assert (a.depth, b.depth, buf.depth, buf.bytes) == (0, 0, 0, 0)
+
+
+def test_a_new_sink_is_given_what_is_buffered_and_a_removed_one_releases_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "b.db"
+    with SqliteBuffer(path) as buf:  # one sink, as every buffer before outboxes
+        buf.put(_points(2))
+        buf.ack(buf.after(0, 54))
+        assert buf.depth == 54
+    with SqliteBuffer(path, sinks=("cloud", "mes")) as buf:
+        assert buf.outbox("cloud").depth == buf.outbox("mes").depth == 54
+        buf.outbox("mes").ack(buf.outbox("mes").after(0, 20))
+        assert (buf.outbox("mes").depth, buf.depth) == (34, 54)
+    with SqliteBuffer(path, sinks=("mes",)) as buf:  # the cloud sink is gone from the config
+        assert buf.depth == buf.outbox("mes").depth == 34
+        assert buf.dropped == {"sink_removed": 54}
+        assert buf.db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+        mes = buf.outbox("mes")
+        mes.ack(mes.after(0, 1000))
+        assert buf.depth == 0
+
+
+def test_eviction_is_counted_for_each_sink_that_lost_the_readings(tmp_path: Path) -> None:
+    points = _points(20)
+    size = sum(len(p.to_json()) + 36 + ROW_OVERHEAD for p in points[:54])
+    limits = BufferLimits(max_bytes=size * 5, policy="drop_oldest")
+    with SqliteBuffer(tmp_path / "b.db", limits=limits, sinks=("cloud", "slow")) as buf:
+        cloud, slow = buf.outbox("cloud"), buf.outbox("slow")
+        for i in range(20):
+            buf.put(points[54 * i : 54 * (i + 1)])
+            cloud.ack(cloud.after(0, 1000))  # the cloud keeps up; the slow sink takes nothing
+        lost = buf.dropped["evicted_oldest"]
+        assert lost > 0
+        assert buf.sink_dropped("slow") == {"evicted_oldest": lost}
+        assert buf.sink_dropped("cloud") == {}
+        assert slow.depth + lost == 1080 and cloud.depth == 0
+        recount = buf.db.execute("SELECT count(*) FROM outbox WHERE sink = ?", (slow.sink_id,))
+        assert recount.fetchone()[0] == slow.depth

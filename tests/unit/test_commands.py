@@ -13,6 +13,7 @@ import orjson
 from edgetwin.cloud.commands import advance
 from edgetwin.cloud.live import topic_matches
 from edgetwin.edge.commands import CommandRouter
+from edgetwin.packs.motor.device_types import MOTOR
 
 
 class Clock:
@@ -54,7 +55,8 @@ class Edge:
         async def serial_write(cmd: dict[str, Any]) -> None:
             self.written.append(cmd)
 
-        self.router.register("line-m", "stm32-motor-01", serial_write)
+        # the motor's device type says a REBOOT completes when the device has restarted
+        self.router.register("line-m", "stm32-motor-01", serial_write, MOTOR.command)
 
     def states(self) -> list[str]:
         return [r["state"] for r in self.reports]

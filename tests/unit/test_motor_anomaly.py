@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime
 
 from edgetwin.core.point import Point
-from edgetwin.edge.anomaly import AnomalyProcessor, Ewma, RobustZ
+from edgetwin.edge.processors.anomaly import AnomalyProcessor, Ewma, RobustZ
 from edgetwin.packs.motor.evaluate import compare
 
 

@@ -1,4 +1,4 @@
-"""The edge's intake: messages to buffer rows, bad input counted by reason, good input kept."""
+"""The MQTT source's intake: messages to readings, bad input counted by reason, good input kept."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import orjson
 import paho.mqtt.client as paho
 
-from edgetwin.edge.intake import Intake
+from edgetwin.edge.sources.mqtt import Intake
 from tests.unit.test_buffer import _points
 
 BATCH = "v1/acme/plant-01/batch/gw-7"
@@ -27,9 +27,8 @@ def test_a_good_batch_keeps_every_reading_and_its_wire_form() -> None:
     points = _points(2)
     items = [orjson.loads(p.to_json()) for p in points]
     rows = _intake().batch(_msg(BATCH, orjson.dumps(items)))
-    assert [r[0] for r in rows] == [str(p.id) for p in points]
-    assert [orjson.loads(r[2]) for r in rows] == items
-    assert [r[1] for r in rows] == [p.ts_ms for p in points]
+    assert [r[0].id for r in rows] == [p.id for p in points]
+    assert [orjson.loads(r[1]) for r in rows] == items
 
 
 def test_bad_items_are_rejected_alone_with_their_reason() -> None:
@@ -44,7 +43,7 @@ def test_bad_items_are_rejected_alone_with_their_reason() -> None:
     intake = _intake()
     rows = intake.batch(_msg(BATCH, orjson.dumps(items)))
     assert len(rows) == len(points) - 4
-    assert {r[0] for r in rows} == {str(p.id) for i, p in enumerate(points) if i not in bad_at}
+    assert {str(r[0].id) for r in rows} == {str(p.id) for i, p in enumerate(points) if i not in bad_at}
     assert intake.rejected == {"malformed": 3, "topic_mismatch": 1}
 
 
@@ -59,11 +58,7 @@ def test_a_single_reading_must_match_its_topic() -> None:
     point = _points(1)[0]
     good = f"v1/acme/plant-01/{point.line}/{point.machine}/{point.metric}"
     intake = _intake()
-    assert intake.reading(_msg(good, point.to_json())) == (
-        str(point.id),
-        point.ts_ms,
-        point.to_json(),
-    )
+    assert intake.reading(_msg(good, point.to_json())) == (point, point.to_json())
     assert (
         intake.reading(_msg(f"v1/acme/plant-01/{point.line}/other/temp", point.to_json())) is None
     )
@@ -78,5 +73,5 @@ def test_a_valid_reading_of_another_plant_is_refused_on_the_fast_path() -> None:
     items[7]["plant"] = "plant-99"  # valid on the wire, but not this edge's plant
     intake = _intake()
     rows = intake.batch(_msg(BATCH, orjson.dumps(items)))
-    assert [r[0] for r in rows] == [str(p.id) for i, p in enumerate(points) if i != 7]
+    assert [str(r[0].id) for r in rows] == [str(p.id) for i, p in enumerate(points) if i != 7]
     assert intake.rejected == {"topic_mismatch": 1}

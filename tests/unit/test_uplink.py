@@ -1,4 +1,4 @@
-"""The uplink against a cloud of our own making that answers late, out of order, fails, and
+"""The cloud sink and its forwarder against a cloud of our own making that answers late, out of order, fails, and
 loses answers after committing: every buffered reading must reach it, and the buffer empties."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from edgetwin.edge.buffer import SqliteBuffer
-from edgetwin.edge.uplink import Uplink
+from edgetwin.edge.forwarder import Forwarder
+from edgetwin.edge.sinks.cloud import CloudSink
 from tests.unit.test_buffer import _points
 
 
@@ -70,9 +71,12 @@ async def _drained(buf: SqliteBuffer, task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
-def _uplink(buf: SqliteBuffer, urls: str | list[str], handler: Any, **kw: Any) -> Uplink:
+def _uplink(buf: SqliteBuffer, urls: str | list[str], handler: Any, **kw: Any) -> Forwarder:
     transport = httpx.MockTransport(handler)
-    return Uplink(buf, urls, "edge-01", max_backoff_s=0.05, transport=transport, **kw)
+    window = kw.get("window", 3)
+    urls = [urls] if isinstance(urls, str) else urls
+    sink = CloudSink("cloud", urls, "edge-01", window=window, transport=transport)
+    return Forwarder(buf.outbox("cloud"), sink, max_backoff_s=0.05, **kw)
 
 
 @pytest.mark.parametrize("window", [1, 3])
@@ -129,7 +133,7 @@ def test_a_dead_ingest_worker_sends_the_uplink_to_the_next(tmp_path: Path) -> No
             task = asyncio.create_task(uplink.run())
             await _drained(buf, task)
             assert buf.depth == 0
-            return uplink.url
+            return uplink.sink.url  # type: ignore[attr-defined]
 
     assert asyncio.run(scenario()) == "http://worker-b.test/api/v1/ingest"
     assert set(stored) == {str(p.id) for p in points}

@@ -115,7 +115,11 @@ class CommandSpec:
 
 @dataclass(frozen=True)
 class DeviceType:
-    """A kind of machine: its metrics and commands. ``name`` is stable (``pack.kind``)."""
+    """A kind of machine: its metrics and commands. ``name`` is stable (``pack.kind``).
+
+    ``uptime_metric`` names a metric that starts again from 0 when the device resets; seeing it
+    go back proves a restart (what completes a ``restarted`` command).
+    """
 
     name: str
     title: str
@@ -123,6 +127,7 @@ class DeviceType:
     metrics: tuple[MetricSpec, ...]
     commands: tuple[CommandSpec, ...] = ()
     description: str = ""
+    uptime_metric: str | None = None  # a metric that restarts from 0 when the device resets
 
     def metric(self, name: str) -> MetricSpec | None:
         for m in self.metrics:

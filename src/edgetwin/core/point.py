@@ -23,9 +23,8 @@ from pydantic import (
 )
 
 from edgetwin.core.errors import WireFormatError
+from edgetwin.core.ids import Segment
 
-_SEGMENT_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
-Segment = Annotated[str, Field(pattern=_SEGMENT_PATTERN)]
 
 
 # Every constraint below runs inside pydantic-core: a Python validator per field costs about a

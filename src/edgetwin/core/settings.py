@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from edgetwin.core.errors import ConfigError
+from edgetwin.core.ids import SEGMENT_PATTERN, Segment
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -77,13 +78,13 @@ class Settings(BaseSettings):
         description="where the edge sends readings; several ingest workers comma-separated"
         " (the uplink moves to the next one when one fails)",
     )
-    tenant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "acme"
-    plant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "plant-01"
-    edge_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "edge-01"
+    tenant: Segment = "acme"
+    plant: Segment = "plant-01"
+    edge_id: Segment = "edge-01"
     packs: list[str] = Field(default_factory=lambda: ["factory", "motor"])
     mqtt_share_group: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        pattern=SEGMENT_PATTERN,
         description="edges in the same group share the plant's readings (MQTT shared"
         " subscription): each reading goes to one of them",
     )
@@ -114,13 +115,7 @@ class Settings(BaseSettings):
         3.0, description="wait for a free connection before answering 503"
     )
 
-    # -- motor pack: serial device, and TLS + credentials for a remote broker --
-    serial_port: str | None = Field(
-        None,
-        description="serial port of a device; default <data-dir>/dev/motor0 with the motor pack",
-    )
-    serial_baud: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
-    motor_line: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "line-m"
+    # -- TLS and credentials for a remote broker --
     mqtt_ca_file: Path | None = Field(None, description="CA bundle that signs the broker's cert")
     mqtt_cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
     mqtt_key_file: Path | None = Field(None, description="key of the client certificate")
@@ -152,9 +147,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("EDGETWIN_CONFIG")
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        config_file = config_path()
+        if config_file is not None:
+            sources.append(_SettingsToml(settings_cls, toml_file=config_file))
         return tuple(sources)
 
     @property
@@ -201,13 +196,30 @@ class Settings(BaseSettings):
             update["password"] = self.mqtt_password
         return target.model_copy(update=update)
 
-    def serial_path(self) -> str | None:
-        """The serial port the edge reads: the setting, or the motor simulator's link."""
-        if self.serial_port:
-            return self.serial_port
-        if "motor" in self.packs:
-            return str(self.data_dir / "dev" / "motor0")
+
+PIPELINE_TABLES = frozenset({"buffer", "sources", "processors", "sinks"})
+
+
+class _SettingsToml(TomlConfigSettingsSource):
+    """The settings in a config file; its pipeline tables are the edge pipeline's business."""
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__call__().items() if k not in PIPELINE_TABLES}
+
+
+def config_path() -> Path | None:
+    """The config file named by ``EDGETWIN_CONFIG``, if any.
+
+    Raises:
+        ConfigError: it names a file that does not exist or cannot be read.
+    """
+    name = os.environ.get("EDGETWIN_CONFIG")
+    if not name:
         return None
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"EDGETWIN_CONFIG names {name!r}, which is not a readable file")
+    return path
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -8,11 +8,11 @@ Batches: ``v1/{tenant}/{plant}/batch/{source}``, a JSON array of readings in one
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
+from edgetwin.core.ids import valid_segment
+
 VERSION = "v1"
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 class ReadingTopic(NamedTuple):
@@ -21,11 +21,6 @@ class ReadingTopic(NamedTuple):
     line: str
     machine: str
     metric: str
-
-
-def valid_segment(segment: str) -> bool:
-    """A topic segment is 1-64 characters of letters, digits, ``_``, ``.`` or ``-``."""
-    return bool(_SEGMENT.match(segment))
 
 
 def reading_topic(tenant: str, plant: str, line: str, machine: str, metric: str) -> str:

@@ -15,6 +15,16 @@ what it has and drops the new ones. Either way every dropped reading is counted 
 (``evicted_oldest``, ``buffer_full``, ``expired``, ``disk_full``); the counts are durable.
 A file that is not a sound SQLite database at start is set aside (renamed, never deleted) and a
 new buffer is started.
+
+**A log with one outbox per durable sink.** Every reading is stored once in ``readings``; the
+``outbox`` table holds one row ``(sink, seq)`` for each sink that still has to deliver it. A sink
+acknowledges its own rows (:class:`~edgetwin.edge.outbox.Outbox`); a reading is deleted when no
+outbox holds it any more. So several sinks read the same buffer, each at its own pace and each
+exactly once, and a dead sink holds only its own backlog. The bounds are the buffer's: when the
+policy evicts or expires readings, each sink that still held them counts them as its own drops.
+The sinks are named when the buffer opens; a buffer written before outboxes existed, or with
+other sinks, migrates then (a new sink is given everything buffered; a sink no longer configured
+releases its rows, counted as ``sink_removed``).
 """
 
 from __future__ import annotations
@@ -27,18 +37,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import orjson
 
 from edgetwin.core.errors import ConfigError
 from edgetwin.core.point import Point
+from edgetwin.edge.outbox import ROW_OVERHEAD, Outbox, Row
+
+__all__ = ["ROW_OVERHEAD", "BufferLimits", "BufferStats", "PutResult", "Row", "SqliteBuffer"]
 
 log = logging.getLogger("edgetwin.edge.buffer")
 
 Policy = Literal["drop_oldest", "refuse_newest"]
-ROW_OVERHEAD = 48  # bytes SQLite spends per row beyond the payload and id (measured, rounded)
-UUID_TEXT_LEN = 36
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -56,6 +67,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     at_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sinks (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS outbox (
+    sink INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (sink, seq)
+) WITHOUT ROWID;
 """
 
 
@@ -65,17 +82,6 @@ class BufferLimits:
     max_age_s: float = 7 * 24 * 3600
     policy: Policy = "drop_oldest"
     warn_ratio: float = 0.8
-
-
-class Row(NamedTuple):
-    """A buffered reading as the uplink reads it back (a tuple: made by the thousand per batch)."""
-
-    seq: int
-    payload: bytes
-
-    @property
-    def size(self) -> int:
-        return UUID_TEXT_LEN + len(self.payload) + ROW_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,10 @@ class SqliteBuffer:
         limits: BufferLimits | None = None,
         synchronous: str = "FULL",
         remember: int = 100_000,
+        sinks: Sequence[str] = ("cloud",),
     ) -> None:
+        if not sinks or len(set(sinks)) != len(sinks):
+            raise ValueError(f"a buffer needs one or more sinks with distinct names, not {sinks!r}")
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = path
@@ -125,6 +134,15 @@ class SqliteBuffer:
         self._dropped: Counter[str] = Counter()
         self._pending: list[tuple[str, int, bytes]] = []
         self.totals: dict[str, int] = {}  # durable running totals, e.g. "accepted"
+        self.sinks = tuple(sinks)
+        self._sink_ids: dict[str, int] = {}
+        self._sink_rows: dict[str, int] = {}
+        self._sink_bytes: dict[str, int] = {}
+        self._sink_dropped: dict[str, Counter[str]] = {name: Counter() for name in sinks}
+        self._max_seq = 0
+        self._outboxes: dict[str, Outbox] = {}
+        self._sinks_dirty = False  # set when drops changed outboxes behind the counters
+        self._implicit = len(self.sinks) == 1  # one sink: the readings table is its outbox
 
     # -- lifecycle --
     def open(self) -> SqliteBuffer:
@@ -141,6 +159,12 @@ class SqliteBuffer:
         self._bytes += self._rows * ROW_OVERHEAD
         for key, value in db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'"):
             self._dropped[key.removeprefix("dropped:")] = int(value)
+        for key, value in db.execute("SELECT key, value FROM meta WHERE key LIKE 'sinkdrop:%'"):
+            _, sink, reason = key.split(":", 2)
+            if sink in self._sink_dropped:
+                self._sink_dropped[sink][reason] = int(value)
+        self._max_seq = self.max_seq()
+        self._migrate_sinks(db)
         for key, value in db.execute("SELECT key, value FROM meta WHERE key LIKE 'total:%'"):
             self.totals[key.removeprefix("total:")] = int(value)
         recent = db.execute(
@@ -164,6 +188,9 @@ class SqliteBuffer:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.executescript(_SCHEMA)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(dead_letters)")}
+            if "sink" not in columns:  # a buffer from before outboxes
+                db.execute("ALTER TABLE dead_letters ADD COLUMN sink TEXT NOT NULL DEFAULT ''")
         except sqlite3.DatabaseError:
             db.close()
             raise
@@ -256,10 +283,21 @@ class SqliteBuffer:
                 seen.add(row[0])
                 fresh.append(row)
         db.executemany("INSERT INTO readings (id, ts_ms, payload) VALUES (?, ?, ?)", fresh)
+        if fresh and not self._implicit:
+            db.execute(
+                "INSERT INTO outbox (sink, seq) SELECT s.id, r.seq FROM sinks s, readings r"
+                " WHERE r.seq > ?",
+                (self._max_seq,),
+            )
+            self._max_seq = self.max_seq()
         self._pending = fresh
         # Counted now so the bounds see them; a rollback recounts from the file.
+        size = sum(_size(i, p) for i, _t, p in fresh)
         self._rows += len(fresh)
-        self._bytes += sum(_size(i, p) for i, _t, p in fresh)
+        self._bytes += size
+        for name in self.sinks:
+            self._sink_rows[name] += len(fresh)
+            self._sink_bytes[name] += size
         return len(fresh)
 
     def _commit_inserted(self) -> None:
@@ -288,10 +326,37 @@ class SqliteBuffer:
             if freed >= excess:
                 break
         if last_seq is not None:
+            self._release(db, "seq <= ?", (last_seq,), "evicted_oldest")
             db.execute("DELETE FROM readings WHERE seq <= ?", (last_seq,))
             self._rows -= evicted
             self._bytes -= freed
         return evicted
+
+    def _release(self, db: sqlite3.Connection, where: str, args: tuple[object, ...], reason: str) -> None:
+        """Delete the outbox rows of readings about to be dropped, counting each sink's loss."""
+        if self._implicit:
+            n = db.execute(f"SELECT count(*) FROM readings WHERE {where}", args).fetchone()[0]
+            if n:
+                self._count_sink_dropped(db, self.sinks[0], reason, n)
+            self._sinks_dirty = True
+            return
+        names = {i: n for n, i in self._sink_ids.items()}
+        for sink, n in db.execute(
+            f"SELECT sink, count(*) FROM outbox WHERE {where} GROUP BY sink", args
+        ).fetchall():
+            name = names.get(sink)
+            if name is not None:
+                self._count_sink_dropped(db, name, reason, n)
+        db.execute(f"DELETE FROM outbox WHERE {where}", args)
+        self._sinks_dirty = True
+
+    def _count_sink_dropped(self, db: sqlite3.Connection, sink: str, reason: str, n: int) -> None:
+        self._sink_dropped[sink][reason] += n
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"sinkdrop:{sink}:{reason}", str(self._sink_dropped[sink][reason])),
+        )
 
     def _disk_full(
         self, rows: list[tuple[str, int, bytes]], dropped: Counter[str], exc: Exception
@@ -347,6 +412,25 @@ class SqliteBuffer:
             "SELECT count(*), coalesce(sum(length(payload) + length(id)), 0) FROM readings"
         ).fetchone()
         self._rows, self._bytes = rows, size + rows * ROW_OVERHEAD
+        self._resync_sinks()
+
+    def _resync_sinks(self) -> None:
+        self._sinks_dirty = False
+        if self._implicit:
+            self._sink_rows[self.sinks[0]], self._sink_bytes[self.sinks[0]] = self._rows, self._bytes
+            return
+        counted = {
+            sink: (n, size)
+            for sink, n, size in self.db.execute(
+                "SELECT o.sink, count(*), coalesce(sum(length(r.payload) + length(r.id)), 0)"
+                " FROM outbox o JOIN readings r ON r.seq = o.seq GROUP BY o.sink"
+            )
+        }
+        for name, sink_id in self._sink_ids.items():
+            n, size = counted.get(sink_id, (0, 0))
+            self._sink_rows[name] = n
+            self._sink_bytes[name] = size + n * ROW_OVERHEAD
+        self._sinks_dirty = False
 
     def expire(self, now_ms: int) -> int:
         """Drop readings older than ``max_age_s`` (counted as ``expired``). Ages are judged by
@@ -360,6 +444,10 @@ class SqliteBuffer:
             if not old:
                 break
             db.execute("BEGIN IMMEDIATE")
+            self._release(
+                db, "seq IN (SELECT value FROM json_each(?))",
+                (orjson.dumps([o[0] for o in old]).decode(),), "expired",
+            )  # fmt: skip
             db.executemany("DELETE FROM readings WHERE seq = ?", old)
             self._count_dropped(db, Counter({"expired": len(old)}))
             db.execute("COMMIT")
@@ -371,73 +459,136 @@ class SqliteBuffer:
             log.warning("dropped %d reading(s) older than %.0f s", total, self.limits.max_age_s)
         return total
 
-    # -- reads and acknowledgements --
-    def after(self, seq: int, limit: int) -> list[Row]:
-        """The oldest ``limit`` readings with a sequence number above ``seq``."""
-        cur = self.db.execute(
-            "SELECT seq, payload FROM readings WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        )
-        return list(map(Row._make, cur))
+    # -- sinks and their outboxes --
+    def _migrate_sinks(self, db: sqlite3.Connection) -> None:
+        """Make the outboxes match the configured sinks (see the module's docstring).
 
-    def between(self, low: int, high: int, limit: int) -> list[Row]:
-        """The oldest ``limit`` readings with a sequence number above ``low``, at most ``high``."""
-        cur = self.db.execute(
-            "SELECT seq, payload FROM readings WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-            (low, high, limit),
-        )
-        return list(map(Row._make, cur))
-
-    def ack(self, rows: Sequence[Row]) -> None:
-        """Forget readings the cloud has committed."""
-        if not rows:
-            return
-        db = self.db
+        With one sink the ``readings`` table *is* its outbox and no outbox rows are written
+        (the common case pays nothing for the others); with several, every sink has rows.
+        """
+        known = dict(db.execute("SELECT name, id FROM sinks").fetchall())
+        before = set(known)
+        was_implicit = len(known) <= 1  # one sink, or a buffer from before outboxes
         db.execute("BEGIN IMMEDIATE")
         try:
-            # One set-based statement each, not one per row: a third of the cost per reading.
-            seqs = orjson.dumps([r.seq for r in rows]).decode()
-            db.execute(
-                "INSERT INTO forwarded (id) SELECT id FROM readings"
-                " WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq",
-                (seqs,),
-            )
-            before = db.total_changes
-            db.execute(
-                "DELETE FROM readings WHERE seq IN (SELECT value FROM json_each(?))", (seqs,)
-            )
-            deleted = db.total_changes - before
-            db.execute(
-                "DELETE FROM forwarded WHERE n <= (SELECT max(n) FROM forwarded) - ?",
-                (self.remember,),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-        if deleted == len(rows):
-            self._rows -= deleted
-            self._bytes -= sum(r.size for r in rows)
-        else:
-            self._resync()  # some were evicted while in flight
-
-    def dead_letter(self, rows: Sequence[tuple[Row, str]], now_ms: int) -> None:
-        """Move readings the cloud refused as malformed aside, with the reason, so they stop
-        blocking the queue and can be inspected."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for row, reason in rows:
-                db.execute(
-                    "INSERT OR REPLACE INTO dead_letters (seq, id, payload, reason, at_ms) "
-                    "SELECT seq, id, payload, ?, ? FROM readings WHERE seq = ?",
-                    (reason, now_ms, row.seq),
+            for name in self.sinks:
+                if name not in known:
+                    cur = db.execute("INSERT INTO sinks (name) VALUES (?)", (name,))
+                    known[name] = int(cur.lastrowid or 0)
+            self._sink_ids = {name: known[name] for name in self.sinks}
+            removed = {n: i for n, i in known.items() if n not in self._sink_ids}
+            if was_implicit and not self._implicit:
+                # Every configured sink is given what is buffered now: the old sink's backlog,
+                # and, for a new sink, everything the buffer holds.
+                for sink_id in self._sink_ids.values():
+                    db.execute(
+                        "INSERT OR IGNORE INTO outbox (sink, seq) SELECT ?, seq FROM readings",
+                        (sink_id,),
+                    )
+            for name, sink_id in removed.items():
+                n = (
+                    db.execute("SELECT count(*) FROM readings").fetchone()[0]
+                    if was_implicit
+                    else db.execute(
+                        "SELECT count(*) FROM outbox WHERE sink = ?", (sink_id,)
+                    ).fetchone()[0]
                 )
-                db.execute("DELETE FROM readings WHERE seq = ?", (row.seq,))
+                db.execute("DELETE FROM outbox WHERE sink = ?", (sink_id,))
+                db.execute("DELETE FROM sinks WHERE id = ?", (sink_id,))
+                if n:
+                    log.warning(
+                        "sink %s is no longer configured: its %d waiting reading(s) are released",
+                        name,
+                        n,
+                    )
+                    self._count_dropped(db, Counter({"sink_removed": n}))
+            if not was_implicit and self._implicit:
+                if self.sinks[0] in before:
+                    self._implicit = False  # judge by the old outboxes one last time
+                    self._delete_unreferenced(db, "1")
+                    self._implicit = True
+                db.execute("DELETE FROM outbox")
+            elif not self._implicit:
+                self._delete_unreferenced(db, "1")
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
             raise
         self._resync()
+
+    def _delete_unreferenced(self, db: sqlite3.Connection, where: str, *args: object) -> int:
+        """Forget readings (matching ``where``) that no outbox holds any more; their ids are
+        remembered as forwarded, so a redelivery is recognised."""
+        if self._implicit:
+            free = where
+        else:
+            ids = ",".join(str(i) for i in self._sink_ids.values()) or "NULL"
+            free = (
+                f"{where} AND NOT EXISTS (SELECT 1 FROM outbox o"
+                f" WHERE o.sink IN ({ids}) AND o.seq = readings.seq)"
+            )
+        db.execute(
+            f"INSERT INTO forwarded (id) SELECT id FROM readings WHERE {free} ORDER BY seq", args
+        )
+        before = db.total_changes
+        db.execute(f"DELETE FROM readings WHERE {free}", args)
+        return db.total_changes - before
+
+    def outbox(self, sink: str) -> Outbox:
+        """The view of one sink: its backlog, read in order and acknowledged by that sink."""
+        if sink not in self._sink_ids:
+            raise KeyError(f"no sink {sink!r} in this buffer; sinks: {', '.join(self.sinks)}")
+        box = self._outboxes.get(sink)
+        if box is None:
+            box = self._outboxes[sink] = Outbox(self, sink, self._sink_ids[sink])
+        return box
+
+    def _after_ack(self, sink: str, rows: Sequence[Row], mine: int, freed: int) -> None:
+        """Update the counts after ``sink`` acknowledged ``rows`` (``mine`` of them were still
+        in its outbox; ``freed`` left the buffer)."""
+        if self._sinks_dirty or mine != len(rows):
+            self._resync()  # some were evicted or expired while in flight
+            return
+        size = sum(r.size for r in rows)
+        self._sink_rows[sink] -= mine
+        self._sink_bytes[sink] -= size
+        if freed == len(rows):
+            self._rows -= freed
+            self._bytes -= size
+        elif freed:
+            self._resync()
+
+    @property
+    def single_sink(self) -> bool:
+        """One sink: the readings table is its outbox (no outbox rows are kept)."""
+        return self._implicit
+
+    def sink_depth(self, sink: str) -> int:
+        return self._sink_rows.get(sink, 0)
+
+    def sink_bytes(self, sink: str) -> int:
+        return self._sink_bytes.get(sink, 0)
+
+    def sink_dropped(self, sink: str) -> dict[str, int]:
+        """Readings this sink never delivered because the policy dropped them, by reason."""
+        return dict(self._sink_dropped.get(sink, {}))
+
+    # -- reads and acknowledgements of the first sink (the cloud), for callers of one sink --
+    def after(self, seq: int, limit: int) -> list[Row]:
+        """The first sink's oldest ``limit`` readings with a sequence number above ``seq``."""
+        return self.outbox(self.sinks[0]).after(seq, limit)
+
+    def between(self, low: int, high: int, limit: int) -> list[Row]:
+        """The first sink's oldest ``limit`` readings with ``low < seq <= high``."""
+        return self.outbox(self.sinks[0]).between(low, high, limit)
+
+    def ack(self, rows: Sequence[Row]) -> None:
+        """The first sink delivered these readings."""
+        self.outbox(self.sinks[0]).ack(rows)
+
+    def dead_letter(self, rows: Sequence[tuple[Row, str]], now_ms: int) -> None:
+        """The first sink's target refused these readings for good."""
+        self.outbox(self.sinks[0]).dead_letter(rows, now_ms)
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

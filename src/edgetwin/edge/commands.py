@@ -7,11 +7,13 @@ A command arrives with QoS 1 on ``v1/{tenant}/{plant}/{line}/{machine}/cmd`` as
    after a reconnect, or after an edge restart) runs at most once: a known id only gets its
    latest state reported again;
 2. reports ``expired`` instead of acting when ``expires_at`` has passed;
-3. hands it to the device's target and reports ``delivered``. A source that owns a device
-   registers its target (the motor's serial line); any other device is taken to speak MQTT and
-   gets the command relayed on ``.../cmd/device``, answering on ``.../cmd/reply``. The device's
-   acknowledgement then makes it ``succeeded`` or ``failed``, and no answer within
-   ``ack_timeout_s`` makes it ``failed``.
+3. hands it to the device link that owns the device (a source that can talk back: the serial
+   line of the motor; a device that no link owns goes to a ``fallback`` link, the plant's MQTT
+   source, which relays it on ``.../cmd/device``) and reports ``delivered``. No protocol is
+   special here. The device's acknowledgement then makes it ``succeeded`` or ``failed``; for a
+   command whose device type says it ``completes_on = "restarted"`` (a reboot) the ack only
+   says it heard, and the restart seen on the line completes it. No answer within the
+   command's ``timeout_s`` (default ``ack_timeout_s``) makes it ``failed``.
 
 Progress goes to ``.../cmd/ack`` as ``{"id", "state", "detail", "ts", "edge_id"}``.
 """
@@ -21,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
+from edgetwin.core.device import CommandSpec, Completion
+from edgetwin.core.plugins import DeviceLink
 from edgetwin.core.topics import command_result_topic
 from edgetwin.sqlite_file import SqliteFile
 
@@ -47,11 +51,14 @@ class Pending:
     line: str
     machine: str
     sent_at: float
+    completes_on: Completion = "acknowledged"
+    timeout_s: float = 5.0
     acked: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
 
 
 Target = Callable[[dict[str, Any]], Awaitable[None]]
+CommandSpecOf = Callable[[str], CommandSpec | None]  # command name -> how it completes
 
 
 class CommandRouter(SqliteFile):
@@ -72,7 +79,7 @@ class CommandRouter(SqliteFile):
         plant: str,
         edge_id: str,
         ack_timeout_s: float = 5.0,
-        relay: Callable[[str, str], Target | None] | None = None,
+        links: Sequence[DeviceLink] = (),
         owned_only: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -81,8 +88,8 @@ class CommandRouter(SqliteFile):
         self.tenant, self.plant, self.edge_id = tenant, plant, edge_id
         self.ack_timeout_s = ack_timeout_s
         self.clock = clock
-        self.targets: dict[tuple[str, str], Target] = {}
-        self.relay = relay  # the target of a device no source registered, if it has one
+        self.targets: dict[tuple[str, str], tuple[Target, CommandSpecOf | None]] = {}
+        self.links = list(links)
         # In a group of edges sharing a plant, every edge sees every command: each acts only on
         # its own devices and stays silent about the others (another edge answers for them).
         self.owned_only = owned_only
@@ -91,9 +98,29 @@ class CommandRouter(SqliteFile):
         self.duplicates = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def register(self, line: str, machine: str, target: Target) -> None:
-        """Route commands for ``line/machine`` to ``target`` (a source's write)."""
-        self.targets[(line, machine)] = target
+    def register(
+        self, line: str, machine: str, target: Target, spec_of: CommandSpecOf | None = None
+    ) -> None:
+        """Route commands for ``line/machine`` to ``target``; ``spec_of(name)`` says how each
+        command completes (None: by acknowledgement)."""
+        self.targets[(line, machine)] = (target, spec_of)
+
+    def _route(self, line: str, machine: str) -> tuple[Target, CommandSpecOf | None] | None:
+        """The device's target: registered, else the link that owns it, else a fallback link."""
+        known = self.targets.get((line, machine))
+        if known is not None:
+            return known
+        owner = next((k for k in self.links if k.owns(line, machine)), None)
+        if owner is None:
+            owner = next((k for k in self.links if getattr(k, "fallback", False)), None)
+        if owner is None:
+            return None
+        link = owner
+
+        async def send(cmd: dict[str, Any]) -> None:
+            await link.send(line, machine, cmd)
+
+        return send, lambda name: link.command_spec(line, machine, name)
 
     def handle(self, line: str, machine: str, payload: bytes) -> None:
         """One command message from the broker; acting is scheduled, remembering is not."""
@@ -115,18 +142,26 @@ class CommandRouter(SqliteFile):
         if isinstance(expires_at, int | float) and now > expires_at:
             self._remember(cmd_id, line, machine, "expired", {"reason": "ttl passed"})
             return
-        target = self.targets.get((line, machine))
-        if target is None and self.relay is not None:
-            target = self.relay(line, machine)
-        if target is None and self.owned_only:
+        route = self._route(line, machine)
+        if route is None and self.owned_only:
             log.debug("command %s for %s/%s: not a device of this edge", cmd_id, line, machine)
             return
-        if target is None:
+        if route is None:
             reason = {"error": f"no device {line}/{machine} on edge {self.edge_id}"}
             self._remember(cmd_id, line, machine, "failed", reason)
             return
+        target, spec_of = route
+        spec = spec_of(name) if spec_of is not None else None
         self._remember(cmd_id, line, machine, "received", {})  # at most once from here on
-        pending = Pending(cmd_id, name.upper(), line, machine, sent_at=now)
+        pending = Pending(
+            cmd_id,
+            name.upper(),
+            line,
+            machine,
+            sent_at=now,
+            completes_on=spec.completes_on if spec else "acknowledged",
+            timeout_s=spec.timeout_s if spec else self.ack_timeout_s,
+        )
         task = asyncio.get_running_loop().create_task(
             self._deliver(target, pending, {"id": cmd_id, "name": name, "args": args})
         )
@@ -151,7 +186,7 @@ class CommandRouter(SqliteFile):
             pending = self.pending[cmd_id]
             if not event.get("ok", False):
                 self._finish(pending, "failed", {"error": event.get("error", "device refused")})
-            elif pending.name == "REBOOT":
+            elif pending.completes_on == "restarted":
                 pending.acked = True  # success only once it has really restarted
             else:
                 detail = event.get("detail")
@@ -161,7 +196,8 @@ class CommandRouter(SqliteFile):
         elif kind == "restarted":
             for pending in list(self.pending.values()):
                 same = (line, machine) == (pending.line, pending.machine)
-                if pending.name == "REBOOT" and same and cmd_id in (None, pending.id):
+                restart = pending.completes_on == "restarted"
+                if restart and same and cmd_id in (None, pending.id):
                     detail = {
                         "uptime_before": event.get("uptime_before"),
                         "uptime_after": event.get("uptime"),
@@ -177,9 +213,7 @@ class CommandRouter(SqliteFile):
         while True:
             now = self.clock()
             for pending in list(self.pending.values()):
-                # a reboot takes a second of silence, so it gets that on top
-                limit = self.ack_timeout_s + (1.5 if pending.name == "REBOOT" else 0.0)
-                if now - pending.sent_at > limit:
+                if now - pending.sent_at > pending.timeout_s:
                     what = "restart" if pending.acked else "acknowledgement"
                     self._finish(pending, "failed", {"error": f"no {what} from the device"})
             self.db.execute(

@@ -1,34 +1,36 @@
 """Prometheus metrics of the edge, served on their own port (``/metrics``).
 
-Values are read from the gateway's last status snapshot at scrape time (the scrape runs on
-prometheus_client's thread; the snapshot is a plain dict the event loop replaces every second).
+Values are read from the edge's last :class:`~edgetwin.core.status.EdgeStatus` at scrape time
+(the scrape runs on prometheus_client's thread; the event loop replaces the status every second,
+it never changes one in place).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from edgetwin.edge.gateway import Gateway
+from edgetwin.core.status import EdgeStatus
 
 log = logging.getLogger("edgetwin.edge.metrics")
 
 
-class _GatewayCollector(Collector):
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+class _StatusCollector(Collector):
+    def __init__(self, status: Callable[[], EdgeStatus | None]) -> None:
+        self.status = status
 
     def collect(self) -> Iterator[Metric]:
-        s: dict[str, Any] = self.gateway.snapshot
-        if not s:
+        st = self.status()
+        if st is None:
             return
-        edge = s["edge_id"]
+        s: dict[str, Any] = st.model_dump()
+        edge = st.edge_id
 
         def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
             c = CounterMetricFamily(f"edgetwin_edge_{name}", doc, labels=["edge"])
@@ -78,12 +80,45 @@ class _GatewayCollector(Collector):
         )
         yield gauge("uplink_up", "1 when the uplink delivers", 1.0 if s["uplink"] == "ok" else 0.0)
         yield gauge("alerts_active", "active alerts", sum(1 for a in s["alerts"] if a["active"]))
+        yield from _per_sink(st)
+
+
+def _per_sink(st: EdgeStatus) -> Iterator[Metric]:
+    """Each durable sink's outbox: depth, oldest age, runway, delivered and dropped."""
+    edge = st.edge_id
+    gauges = {
+        "depth": ("edgetwin_edge_sink_outbox_rows", "readings waiting for the sink"),
+        "oldest_age_s": ("edgetwin_edge_sink_oldest_age_seconds", "age of its oldest reading"),
+        "runway_s": ("edgetwin_edge_sink_runway_seconds", "time until its backlog is dropped"),
+    }
+    for attr, (name, doc) in gauges.items():
+        g = GaugeMetricFamily(name, doc, labels=["edge", "sink"])
+        for sink, status in st.sinks.items():
+            value = getattr(status, attr)
+            g.add_metric([edge, sink], float("nan") if value is None else float(value))
+        yield g
+    sent = CounterMetricFamily(
+        "edgetwin_edge_sink_sent", "readings the sink's target confirmed", labels=["edge", "sink"]
+    )
+    dropped = CounterMetricFamily(
+        "edgetwin_edge_sink_dropped",
+        "readings the sink never delivered because the buffer's policy dropped them",
+        labels=["edge", "sink", "reason"],
+    )
+    for sink, status in st.sinks.items():
+        sent.add_metric([edge, sink], status.sent)
+        for reason, n in status.dropped.items():
+            dropped.add_metric([edge, sink, reason], n)
+    yield sent
+    yield dropped
 
 
 class EdgeMetrics:
-    def __init__(self, gateway: Gateway) -> None:
+    """The edge's Prometheus registry and its HTTP server (127.0.0.1 only)."""
+
+    def __init__(self, status: Callable[[], EdgeStatus | None]) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_GatewayCollector(gateway))
+        self.registry.register(_StatusCollector(status))
         self.uplink_latency = Histogram(
             "edgetwin_edge_uplink_latency_seconds",
             "time from sending a batch to the cloud's commit confirmation",

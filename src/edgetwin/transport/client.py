@@ -1,6 +1,9 @@
-"""MQTT source: a persistent QoS 1 subscription whose messages are acknowledged only after the
-buffer committed them (paho's manual ack), so a crash between arrival and commit makes the broker
-deliver again instead of losing the reading.
+"""The MQTT client adapter: paho behind ``async with``, messages handed to an asyncio queue.
+
+Subscriptions are persistent (clean session off) at QoS 1 and acknowledged by the caller only
+after it has done what it must (paho's manual ack): the edge's MQTT source acks after the buffer
+commit, its control link after the command router remembered the command. A crash in between
+makes the broker deliver again instead of losing the message.
 """
 
 from __future__ import annotations
@@ -15,11 +18,19 @@ import paho.mqtt.client as paho
 from edgetwin.core.settings import MqttTarget
 from edgetwin.transport.mqtt import make_client
 
-log = logging.getLogger("edgetwin.edge.mqtt")
+log = logging.getLogger("edgetwin.mqtt")
 
 
-class MqttSource:
-    """Delivers ``paho.MQTTMessage`` objects to an asyncio queue; ``ack`` them after storing."""
+class MqttClient:
+    """Delivers ``paho.MQTTMessage`` objects to an asyncio queue; ``ack`` them when done.
+
+    Args:
+        target: the broker (host, port, TLS, credentials).
+        client_id: stable across restarts: the broker keeps the session's queue under it.
+        subscriptions: topic filters, each at QoS 1.
+        queue: where messages go (on the event loop that entered the client).
+        will: ``(topic, payload)`` published retained by the broker if we vanish.
+    """
 
     def __init__(
         self,
@@ -39,8 +50,9 @@ class MqttSource:
         self.last_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
+        self._closing = False
 
-    async def __aenter__(self) -> MqttSource:
+    async def __aenter__(self) -> MqttClient:
         self._loop = asyncio.get_running_loop()
         client = make_client(self.target, self.client_id, clean_session=False)
         client.manual_ack_set(True)
@@ -58,6 +70,7 @@ class MqttSource:
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._client is not None:
+            self._closing = True
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
@@ -65,7 +78,7 @@ class MqttSource:
     @property
     def client(self) -> paho.Client:
         if self._client is None:
-            raise RuntimeError("source is not started")
+            raise RuntimeError("the MQTT client is not entered")
         return self._client
 
     def ack(self, messages: Sequence[paho.MQTTMessage]) -> None:
@@ -96,7 +109,10 @@ class MqttSource:
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.last_error = f"disconnected from the broker: {reason}"
-        log.warning("%s; reconnecting", self.last_error)
+        if self._closing:  # our own disconnect: expected, not something to act on
+            log.info("disconnected from %s:%d", self.target.host, self.target.port)
+        else:
+            log.warning("%s; reconnecting", self.last_error)
         self._call(self.connected.clear)
 
     def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:

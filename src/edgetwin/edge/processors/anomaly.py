@@ -10,8 +10,12 @@ Two detectors were compared on labelled injected faults (``docs/anomaly.md``,
 - ``Ewma``: a fast EWMA against a slow EWMA mean and variance; cheaper, but the spikes inflate
   its variance, so real faults score low.
 
-A detector's state is a small dict (``state()``/``load()``) that the gateway keeps in its buffer
+A detector's state is a small dict (``state()``/``load()``) that the edge keeps in its buffer
 database, so a restart does not start from an empty baseline.
+
+As the ``anomaly`` processor (``[[processors]] type = "anomaly"``) it takes the readings of one
+metric (``metric``, on the lines listed in ``lines``, or all) and raises the edge's alert
+``anomaly.<line>.<machine>``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
+from edgetwin.core.ids import Segment
+from edgetwin.core.plugins import PluginContext
 from edgetwin.core.point import Point
 
 MAD_TO_STD: Final = 1.4826
@@ -131,7 +139,11 @@ class AnomalyProcessor:
         on_alert: Callable[[str, bool, str], None] | None = None,
         raise_after: int = 3,
         clear_after: int = 20,
+        name: str = "anomaly",
+        lines: frozenset[str] = frozenset(),
     ) -> None:
+        self.name = name
+        self.lines = lines
         self.metric = metric
         self.make = make
         self.on_alert = on_alert
@@ -139,10 +151,34 @@ class AnomalyProcessor:
         self.detectors: dict[str, Detector] = {}
         self.alerts: dict[str, AlertState] = {}
 
+    @classmethod
+    def from_config(
+        cls, name: str, config: AnomalyConfig, ctx: PluginContext
+    ) -> AnomalyProcessor:
+        def on_alert(key: str, active: bool, message: str) -> None:
+            kind = "anomaly." + key.replace("/", ".")
+            if active:
+                ctx.alerts.raise_(kind, message)
+            else:
+                ctx.alerts.clear(kind)
+
+        return cls(
+            config.metric,
+            DETECTORS[config.detector],
+            on_alert=on_alert,
+            raise_after=config.raise_after,
+            clear_after=config.clear_after,
+            name=name,
+            lines=frozenset(config.lines),
+        )
+
+    def wants(self, point: Point) -> bool:
+        return point.metric == self.metric and (not self.lines or point.line in self.lines)
+
     def process(self, points: list[Point]) -> list[Point]:
         out = list(points)
         for p in points:
-            if p.metric != self.metric:
+            if not self.wants(p):
                 continue
             key = f"{p.line}/{p.machine}"
             detector = self.detectors.setdefault(key, self.make())
@@ -185,3 +221,25 @@ class AnomalyProcessor:
             detector = self.make()
             detector.load(s)
             self.detectors[key] = detector
+
+
+DETECTORS: Final[dict[str, Callable[[], Detector]]] = {"robust_z": RobustZ, "ewma": Ewma}
+
+
+class AnomalyConfig(BaseModel):
+    """``[[processors]] type = "anomaly"``.
+
+    Attributes:
+        metric: the metric to watch (each machine gets its own detector).
+        lines: only readings of these lines (empty: every line).
+        detector: ``robust_z`` (default, see ``docs/anomaly.md``) or ``ewma``.
+        raise_after / clear_after: scores above / below the threshold in a row.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: Segment
+    lines: list[Segment] = []
+    detector: Literal["robust_z", "ewma"] = "robust_z"
+    raise_after: int = 3
+    clear_after: int = 20

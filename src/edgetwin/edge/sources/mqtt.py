@@ -1,33 +1,195 @@
-"""The edge's intake: MQTT messages to buffer rows, each bad message counted by reason.
+"""The ``mqtt`` source: the plant's unified namespace, and a device link to its MQTT devices.
 
-A reading is checked against its topic and the wire format; a batch message (a JSON array, as a
-high-rate device or another gateway sends them) is taken item by item, so one bad item is
-rejected alone. Nothing here stops the pipeline: bad input is counted and logged (at most once a
-second, so a flood of it cannot flood the log).
+It subscribes (persistent session, QoS 1) to every reading of the plant
+(``v1/{tenant}/{plant}/+/+/+``), to batch messages (``v1/{tenant}/{plant}/batch/+``, a JSON
+array, as a high-rate device or another gateway sends them) and to the devices' command replies.
+A delivery is the messages that arrived together (up to 5,000); their PUBACKs go out when the
+runtime calls ``ack()``, after the buffer commit.
+
+Each reading is checked against its topic and the wire format; a batch is taken item by item, so
+one bad item is rejected alone. Bad input is counted by reason and logged at most once a second;
+it never stops the source. As a device link it sends commands to any device no other link owns
+(``fallback``), on ``.../cmd/device``, and reports the device's answer on ``.../cmd/reply``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Annotated, Any, Final
 
 import orjson
 import paho.mqtt.client as paho
+from pydantic import BaseModel, ConfigDict, Field
 
-from edgetwin.core.errors import WireFormatError
+from edgetwin.core.device import CommandSpec
+from edgetwin.core.errors import DeviceLinkError, WireFormatError
+from edgetwin.core.ids import SEGMENT_PATTERN
+from edgetwin.core.plugins import Delivery, PluginContext
 from edgetwin.core.point import Point, parse_point, parse_points
-from edgetwin.core.topics import parse_reading_topic
+from edgetwin.core.topics import (
+    batch_topic,
+    device_command_topic,
+    device_reply_filter,
+    parse_reading_topic,
+    plant_filter,
+    shared,
+    status_topic,
+)
 from edgetwin.edge.rejects import Rejects
+from edgetwin.transport.client import MqttClient
+from edgetwin.transport.mqtt import resolve_target
 
-log = logging.getLogger("edgetwin.edge")
+log = logging.getLogger("edgetwin.edge.mqtt")
 
-MAX_PAYLOAD = 64 * 1024
-MAX_BATCH_PAYLOAD = 4 * 1024 * 1024
+MAX_PAYLOAD: Final = 64 * 1024
+MAX_BATCH_PAYLOAD: Final = 4 * 1024 * 1024
+DRAIN_MAX: Final = 5000
 
-Row = tuple[str, int, bytes]  # (id, ts_ms, wire payload): what a device sent, not re-encoded
+Row = tuple[Point, bytes]  # a reading and its wire payload: what a device sent, not re-encoded
+
+
+class MqttSourceConfig(BaseModel):
+    """``[[sources]] type = "mqtt"``.
+
+    Attributes:
+        share_group: edges in one group share the plant's readings (MQTT shared subscription);
+            needs a broker that has them (``--mqtt-url``).
+        client_id: the persistent session's id (default ``edgetwin-edge-{tenant}-{plant}-{edge}``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    share_group: Annotated[str | None, Field(pattern=SEGMENT_PATTERN)] = None
+    client_id: str | None = None
+
+
+class MqttSource:
+    """Readings of the plant's broker; see the module's docstring."""
+
+    def __init__(
+        self, name: str, config: MqttSourceConfig, ctx: PluginContext, target: Any = None
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.tenant, self.plant, self.edge_id = ctx.tenant, ctx.plant, ctx.edge_id
+        self._target = target
+        self._settings = ctx.settings
+        self.intake = Intake(ctx.tenant, ctx.plant, status_topic(ctx.tenant, ctx.plant, ""))
+        self.queue: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
+        self.client: MqttClient | None = None
+        self.on_event: Callable[[str, str, dict[str, Any]], None] | None = None
+        # In a share group, each command reaches every edge: only the edge that owns a device
+        # may act on it, and an MQTT device belongs to none in particular.
+        self.fallback = config.share_group is None
+        self.received = 0
+        self._batch_prefix = batch_topic(ctx.tenant, ctx.plant, "")
+
+    @classmethod
+    def from_config(cls, name: str, config: MqttSourceConfig, ctx: PluginContext) -> MqttSource:
+        return cls(name, config, ctx)
+
+    async def __aenter__(self) -> MqttSource:
+        target = self._target or resolve_target(self._settings)
+        t, p, group = self.tenant, self.plant, self.config.share_group
+        self.client = MqttClient(
+            target,
+            client_id=self.config.client_id or f"edgetwin-edge-{t}-{p}-{self.edge_id}",
+            subscriptions=[
+                shared(plant_filter(t, p), group),
+                shared(batch_topic(t, p, "+"), group),
+                device_reply_filter(t, p),
+            ],
+            queue=self.queue,
+        )
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.client is not None:
+            await self.client.__aexit__(*exc)
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the broker confirmed the subscriptions."""
+        if self.client is None:
+            raise RuntimeError("the source is not entered")
+        return self.client.subscribed
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        client = self.client
+        if client is None:
+            raise RuntimeError("the source is not entered")
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < DRAIN_MAX:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            rows: list[Row] = []
+            for msg in batch:
+                topic = msg.topic
+                if topic.endswith("/cmd"):  # a device command: the control link's business
+                    continue
+                if topic.endswith("/cmd/reply"):
+                    self._reply(msg)
+                elif topic.startswith(self._batch_prefix):
+                    rows.extend(self.intake.batch(msg))
+                else:
+                    row = self.intake.reading(msg)
+                    if row is not None:
+                        rows.append(row)
+            self.received += len(rows)
+            yield Delivery(
+                points=[r[0] for r in rows],
+                raw=[r[1] for r in rows],
+                ack=lambda b=batch: client.ack(b),  # type: ignore[misc]
+            )
+
+    # -- device link --
+    def owns(self, line: str, machine: str) -> bool:
+        return False  # MQTT devices are reached as the fallback, see ``fallback``
+
+    def command_spec(self, line: str, machine: str, name: str) -> CommandSpec | None:
+        return None
+
+    async def send(self, line: str, machine: str, command: dict[str, Any]) -> None:
+        client = self.client
+        if client is None or not client.connected.is_set():
+            raise DeviceLinkError("the plant broker is unreachable")
+        topic = device_command_topic(self.tenant, self.plant, line, machine)
+        client.publish(topic, orjson.dumps(command), qos=1)
+
+    def _reply(self, msg: paho.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        try:
+            reply = orjson.loads(msg.payload)
+            if not isinstance(reply, dict) or "id" not in reply:
+                raise TypeError("a reply is an object with the command's id")
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            self.intake.reject("bad_command", f"{msg.topic}: {exc}")
+            return
+        if self.on_event is not None and len(parts) == 7:
+            self.on_event(parts[3], parts[4], {**reply, "type": "ack"})
+
+    def stats(self) -> dict[str, Any]:
+        connected = self.client is not None and self.client.connected.is_set()
+        return {
+            "type": "mqtt",
+            "connected": connected,
+            "received": self.received,
+            "rejected": dict(self.intake.rejected),
+            "error": None if self.client is None else self.client.last_error,
+        }
+
+
 
 
 class Intake:
+    """MQTT messages to readings, each bad message counted by reason."""
+
     def __init__(self, tenant: str, plant: str, status_prefix: str) -> None:
         self.tenant, self.plant = tenant, plant
         self.status_prefix = status_prefix
@@ -52,7 +214,7 @@ class Intake:
         if point.series_key != tuple(topic):
             self.reject("topic_mismatch", f"payload names {point.series_key}, topic {msg.topic}")
             return None
-        return (str(point.id), point.ts_ms, bytes(msg.payload))
+        return (point, bytes(msg.payload))
 
     def batch(self, msg: paho.MQTTMessage) -> list[Row]:
         """A JSON array of the plant's own readings in one message."""
@@ -71,13 +233,13 @@ class Intake:
             points = parse_points(items)  # the whole list in one call: the common, fast case
         except WireFormatError:
             checked = [(self._item(msg.topic, item), item) for item in items]  # name each bad one
-            return [(str(p.id), p.ts_ms, orjson.dumps(item)) for p, item in checked if p]
+            return [(p, orjson.dumps(item)) for p, item in checked if p]
         rows: list[Row] = []
         for point, item in zip(points, items, strict=True):
             if (point.tenant, point.plant) != (self.tenant, self.plant):
                 self._mismatch(msg.topic, point)
                 continue
-            rows.append((str(point.id), point.ts_ms, orjson.dumps(item)))
+            rows.append((point, orjson.dumps(item)))
         return rows
 
     def _item(self, topic: str, item: Any) -> Point | None:

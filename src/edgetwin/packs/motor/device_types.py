@@ -51,6 +51,7 @@ MOTOR = DeviceType(
         CommandSpec("PING", "ask the firmware to answer", NoArgs),
         CommandSpec("STALL", "stop sampling for a while (tests the watchdog)", StallArgs),
     ),
+    uptime_metric="uptime",
 )
 
 DEVICE_TYPES = (MOTOR,)

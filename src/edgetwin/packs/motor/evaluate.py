@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edgetwin.edge.anomaly import Detector, Ewma, RobustZ
+from edgetwin.edge.processors.anomaly import Detector, Ewma, RobustZ
 from edgetwin.packs.motor.firmware import Firmware
 
 FAULT_LEN = 40

@@ -1,0 +1,160 @@
+"""The ``cloud`` sink: batches to the cloud's ``POST /api/v1/ingest`` over HTTP.
+
+A 200 means the store committed the batch (the answer counts accepted and duplicate readings);
+a 422 names each malformed item, which is refused for good; a 413 asks for smaller batches; any
+other answer or a network error is retryable. Several ingest workers may be given: a failing one
+sends the next batch to the next worker at once, and the forwarder backs off only after a whole
+round failed. Each request carries the edge's id, the depth of its outbox behind the batch and
+the age of its oldest reading, so the cloud shows the edge's buffer even when no status arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgetwin.core.errors import BatchTooLargeError, SinkRetryableError
+from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
+
+
+class CloudSinkConfig(BaseModel):
+    """``[[sinks]] type = "cloud"``.
+
+    Attributes:
+        urls: base URLs of the cloud's ingest workers, tried in turn (default: the settings'
+            ``cloud_url``, or this machine's cloud).
+        timeout_s: per request.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(default_factory=list)
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+
+class CloudUnreachableError(SinkRetryableError):
+    """The cloud did not commit the batch; ``retry_now`` when another worker is left to try."""
+
+    def __init__(self, message: str, *, retry_now: bool) -> None:
+        super().__init__(message)
+        self.retry_now = retry_now
+
+
+class CloudSink:
+    """Writes batches of wire-format readings to the cloud's ingest endpoint."""
+
+    remote = True
+
+    def __init__(
+        self,
+        name: str,
+        urls: Sequence[str],
+        edge_id: str,
+        *,
+        timeout_s: float = 5.0,
+        window: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not urls:
+            raise ValueError("the cloud sink needs at least one URL")
+        self.name = name
+        self.urls = [f"{base.rstrip('/')}/api/v1/ingest" for base in urls]
+        self.edge_id = edge_id
+        self.timeout_s = timeout_s
+        self.window = window
+        self.transport = transport  # None: the network
+        self._worker = 0
+        self._failed_in_turn = 0  # failures since the last success: a whole round backs off
+        self._http: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_config(cls, name: str, config: CloudSinkConfig, ctx: PluginContext) -> CloudSink:
+        urls = config.urls or (ctx.settings.cloud_urls if ctx.settings is not None else [])
+        window = ctx.settings.uplink_window if ctx.settings is not None else 3
+        return cls(name, urls, ctx.edge_id, timeout_s=config.timeout_s, window=window)
+
+    @property
+    def url(self) -> str:
+        """The ingest endpoint batches go to now."""
+        return self.urls[self._worker]
+
+    async def __aenter__(self) -> CloudSink:
+        limits = httpx.Limits(
+            max_connections=self.window + 1, max_keepalive_connections=self.window + 1
+        )
+        self._http = httpx.AsyncClient(
+            timeout=self.timeout_s, limits=limits, transport=self.transport
+        )
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def write(self, payloads: Sequence[bytes], info: BatchInfo) -> WriteResult:
+        """POST one batch; see the module's docstring for what each answer means.
+
+        Raises:
+            BatchTooLargeError: the cloud answered 413.
+            CloudUnreachableError: anything else that is not a commit or a 422 naming items.
+        """
+        if self._http is None:
+            raise RuntimeError("the cloud sink is not entered")
+        url = self.url
+        body = b"[" + b",".join(payloads) + b"]"
+        headers = {
+            "content-type": "application/json",
+            "x-edgetwin-edge": self.edge_id,
+            "x-edgetwin-buffer-depth": str(info.waiting),
+            "x-edgetwin-buffer-oldest-age-s": ""
+            if info.oldest_age_s is None
+            else f"{info.oldest_age_s:.1f}",
+        }
+        try:
+            resp = await self._http.post(
+                url,
+                content=body,
+                headers=headers,
+                params={"historical": str(info.historical).lower()},
+            )
+        except httpx.HTTPError as exc:
+            raise self._failed(f"cloud unreachable at {url}: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 200:
+            self._failed_in_turn = 0
+            result = orjson.loads(resp.content)
+            return WriteResult(
+                accepted=int(result.get("accepted", 0)), duplicate=int(result.get("duplicate", 0))
+            )
+        if resp.status_code == 413:
+            raise BatchTooLargeError("cloud said 413 (too large)")
+        if resp.status_code == 422:
+            refused = _refused(resp)
+            if refused:
+                return WriteResult(refused=refused)
+            raise self._failed(f"cloud answered 422 naming no item: {resp.text[:200]}")
+        raise self._failed(f"cloud answered {resp.status_code}: {resp.text[:200]}")
+
+    def _failed(self, message: str) -> CloudUnreachableError:
+        """Move to the next ingest worker; retry at once unless a whole round has failed."""
+        retry_now = False
+        if len(self.urls) > 1:
+            self._worker = (self._worker + 1) % len(self.urls)
+            self._failed_in_turn += 1
+            retry_now = self._failed_in_turn % len(self.urls) != 0
+            if retry_now:
+                message += f"; trying {self.url}"
+        return CloudUnreachableError(message, retry_now=retry_now)
+
+
+def _refused(resp: httpx.Response) -> dict[int, str]:
+    """index -> reason from the cloud's 422 body (``detail.problems[]``); empty if it names none."""
+    try:
+        problems = orjson.loads(resp.content)["detail"]["problems"]
+        return {int(p["index"]): "; ".join(p["errors"]) for p in problems}
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return {}

@@ -1,0 +1,1 @@
+"""Sources: where readings come from (one module each, registered by name in ``registry``)."""
