@@ -55,7 +55,8 @@ class MqttSourceConfig(BaseModel):
 
     Attributes:
         share_group: edges in one group share the plant's readings (MQTT shared subscription);
-            needs a broker that has them (``--mqtt-url``).
+            needs a broker that has them (``--mqtt-url``). Default: the setting
+            ``mqtt_share_group`` (``EDGETWIN_MQTT_SHARE_GROUP``).
         client_id: the persistent session's id (default ``edgetwin-edge-{tenant}-{plant}-{edge}``).
     """
 
@@ -72,6 +73,8 @@ class MqttSource:
         self, name: str, config: MqttSourceConfig, ctx: PluginContext, target: Any = None
     ) -> None:
         self.name = name
+        if config.share_group is None and ctx.settings is not None:
+            config = config.model_copy(update={"share_group": ctx.settings.mqtt_share_group})
         self.config = config
         self.tenant, self.plant, self.edge_id = ctx.tenant, ctx.plant, ctx.edge_id
         self._target = target

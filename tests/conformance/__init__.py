@@ -1,0 +1,1 @@
+"""Conformance: every registered source and sink keeps the plugin contracts."""
