@@ -218,7 +218,9 @@ def config_path() -> Path | None:
         return None
     path = Path(name).expanduser()
     if not path.is_file():
-        raise ConfigError(f"EDGETWIN_CONFIG names {name!r}, which is not a readable file")
+        raise ConfigError(
+            f"config file {name!r} (--config / EDGETWIN_CONFIG) does not exist or is not a file"
+        )
     return path
 
 

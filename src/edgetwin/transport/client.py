@@ -30,6 +30,9 @@ class MqttClient:
         subscriptions: topic filters, each at QoS 1.
         queue: where messages go (on the event loop that entered the client).
         will: ``(topic, payload)`` published retained by the broker if we vanish.
+        persistent: keep the session (and its queued messages) across reconnects and restarts,
+            with manual acks; off for a device that only needs what arrives while it is there.
+        keepalive_s: a short one finds a black-holed broker connection within ~1.5 times it.
     """
 
     def __init__(
@@ -39,8 +42,13 @@ class MqttClient:
         subscriptions: Sequence[str],
         queue: asyncio.Queue[paho.MQTTMessage],
         will: tuple[str, bytes] | None = None,
+        *,
+        persistent: bool = True,
+        keepalive_s: int = 10,
     ) -> None:
         self.target = target
+        self.persistent = persistent
+        self.keepalive_s = keepalive_s
         self.client_id = client_id
         self.subscriptions = list(subscriptions)
         self.queue = queue
@@ -54,16 +62,15 @@ class MqttClient:
 
     async def __aenter__(self) -> MqttClient:
         self._loop = asyncio.get_running_loop()
-        client = make_client(self.target, self.client_id, clean_session=False)
-        client.manual_ack_set(True)
+        client = make_client(self.target, self.client_id, clean_session=not self.persistent)
+        client.manual_ack_set(self.persistent)
         if self.will is not None:
             client.will_set(self.will[0], self.will[1], qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
-        # A short keepalive finds a black-holed broker connection within ~15 s.
-        client.connect_async(self.target.host, self.target.port, keepalive=10)
+        client.connect_async(self.target.host, self.target.port, keepalive=self.keepalive_s)
         client.loop_start()
         self._client = client
         return self
@@ -76,6 +83,11 @@ class MqttClient:
             self._client = None
 
     @property
+    def entered(self) -> bool:
+        """True between ``__aenter__`` and ``__aexit__`` (publishing is possible)."""
+        return self._client is not None
+
+    @property
     def client(self) -> paho.Client:
         if self._client is None:
             raise RuntimeError("the MQTT client is not entered")
@@ -83,6 +95,8 @@ class MqttClient:
 
     def ack(self, messages: Sequence[paho.MQTTMessage]) -> None:
         client = self.client
+        if not self.persistent:
+            return  # paho acknowledged them itself
         for msg in messages:
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)

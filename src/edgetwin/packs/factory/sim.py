@@ -11,10 +11,10 @@ faults, stopped machines and publish counter, retained, on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,8 @@ from edgetwin.packs.factory.model import (
     Faults,
     cycle,
 )
-from edgetwin.transport.mqtt import make_client, resolve_target
+from edgetwin.transport.client import MqttClient
+from edgetwin.transport.mqtt import resolve_target
 
 log = logging.getLogger("edgetwin.sim.factory")
 
@@ -50,24 +51,20 @@ class FactorySim:
         self.faults = Faults()
         self.published = 0
         self.rejected_commands = 0
-        self._lock = threading.Lock()
         self._status = status_topic(settings.tenant, settings.plant, "factory-sim")
         self._cmd = command_topic(settings.tenant, settings.plant)
         self._device_cmd = device_command_topic(settings.tenant, settings.plant, "+", "+")
         self.stopped: set[tuple[str, str]] = set()
         self._answered: dict[str, dict[str, Any]] = {}  # command id -> reply, the last 1000
-        self._client: paho.Client | None = None
+        self._client: MqttClient | None = None
+        self._queue: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
 
-    # -- paho callbacks (run on paho's network thread) --
-    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the simulator: %s", reason)
-            return
-        client.subscribe([(self._cmd, 1), (self._device_cmd, 1)])
-        self._publish_status(online=True)
-        log.info("connected to the broker; listening for commands on %s", self._cmd)
+    # -- commands, handled on the event loop in arrival order --
+    async def _commands(self) -> None:
+        while True:
+            self._on_message(await self._queue.get())
 
-    def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
         if msg.topic.endswith("/cmd/device"):
             self._on_device_command(msg)
             return
@@ -86,8 +83,7 @@ class FactorySim:
             self.rejected_commands += 1
             log.warning("ignored unknown command %r (known: %s)", cmd, ", ".join(FAULT_COMMANDS))
             return
-        with self._lock:
-            self.faults = self.faults.apply(cmd, value)
+        self.faults = self.faults.apply(cmd, value)
         log.info("command %s=%s -> faults %s", cmd, value, self.faults)
         self._publish_status(online=True)
 
@@ -115,21 +111,19 @@ class FactorySim:
         if name not in DEVICE_COMMANDS:
             known = ", ".join(DEVICE_COMMANDS)
             return {"id": cmd_id, "ok": False, "error": f"unknown command {name}; known: {known}"}
-        with self._lock:
-            was = "stopped" if (line, machine) in self.stopped else "running"
-            if name == "STOP":
-                self.stopped.add((line, machine))
-            elif name == "START":
-                self.stopped.discard((line, machine))
-            now = "stopped" if (line, machine) in self.stopped else "running"
+        was = "stopped" if (line, machine) in self.stopped else "running"
+        if name == "STOP":
+            self.stopped.add((line, machine))
+        elif name == "START":
+            self.stopped.discard((line, machine))
+        now = "stopped" if (line, machine) in self.stopped else "running"
         log.info("device command %s on %s/%s: %s -> %s", name, line, machine, was, now)
         if name != "PING":
             self._publish_status(online=True)
         return {"id": cmd_id, "ok": True, "detail": {"before": was, "after": now}}
 
     def _status_payload(self, online: bool) -> bytes:
-        with self._lock:  # paho's thread changes them on commands
-            stopped = sorted(f"{line}/{machine}" for line, machine in self.stopped)
+        stopped = sorted(f"{line}/{machine}" for line, machine in self.stopped)
         return orjson.dumps(
             {
                 "online": online,
@@ -145,43 +139,51 @@ class FactorySim:
         )
 
     def _publish_status(self, online: bool) -> None:
-        if self._client is not None:
+        if self._client is not None and self._client.entered:
             self._client.publish(self._status, self._status_payload(online), qos=1, retain=True)
 
     # -- main loop --
     async def run(self, cycles: int | None = None) -> None:
         target = resolve_target(self.settings)
-        client = make_client(target, f"edgetwin-sim-factory-{self.settings.plant}")
-        client.will_set(self._status, self._status_payload(False), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
+        client = MqttClient(
+            target,
+            f"edgetwin-sim-factory-{self.settings.plant}",
+            subscriptions=[self._cmd, self._device_cmd],
+            queue=self._queue,
+            will=(self._status, self._status_payload(False)),
+            persistent=False,
+            keepalive_s=30,
+        )
         self._client = client
-        client.connect_async(target.host, target.port, keepalive=30)
-        client.loop_start()
         log.info(
             "factory simulator publishing to %s:%d every %.0f s", target.host, target.port, CYCLE_S
         )
-        try:
-            done = 0
-            while cycles is None or done < cycles:
-                # Cycles sit on wall-clock multiples of CYCLE_S, so readings line up across restarts.
-                now = time.time()
-                tick = math.floor(now / CYCLE_S + 1) * CYCLE_S
-                await asyncio.sleep(tick - now)
-                self._publish_cycle(datetime.fromtimestamp(tick, tz=UTC))
-                done += 1
-                if self.published % (54 * 30) == 0:
-                    log.info("published %d readings", self.published)
-        finally:
-            self._publish_status(online=False)
-            await asyncio.sleep(0.2)
-            client.disconnect()
-            client.loop_stop()
+        async with client:
+            commands = asyncio.create_task(self._commands(), name="commands")
+            try:
+                await self._cycles(cycles)
+            finally:
+                commands.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await commands
+                self._publish_status(online=False)
+                await asyncio.sleep(0.2)
+
+    async def _cycles(self, cycles: int | None) -> None:
+        done = 0
+        while cycles is None or done < cycles:
+            # Cycles sit on wall-clock multiples of CYCLE_S, so readings line up across restarts.
+            now = time.time()
+            tick = math.floor(now / CYCLE_S + 1) * CYCLE_S
+            await asyncio.sleep(tick - now)
+            self._publish_cycle(datetime.fromtimestamp(tick, tz=UTC))
+            done += 1
+            if self.published % (54 * 30) == 0:
+                log.info("published %d readings", self.published)
 
     def _publish_cycle(self, ts: datetime) -> None:
         assert self._client is not None
-        with self._lock:
-            faults, stopped = self.faults, frozenset(self.stopped)
+        faults, stopped = self.faults, frozenset(self.stopped)
         s = self.settings
         for point in cycle(ts, faults, self.rng, s.tenant, s.plant, stopped):
             topic = reading_topic(
