@@ -1,7 +1,8 @@
 """What every edgetwin process does alike: stop cleanly on a signal, and die with its supervisor.
 
-``edgetwin up`` runs each part as ``python -m edgetwin.process --supervisor-pid PID PART-ARGS...``
-(see ``main``), which ties the part's life to the supervisor's before the part starts:
+``edgetwin up`` runs each part as ``python -m edgetwin --supervisor-pid PID PART-ARGS...``
+(see :mod:`edgetwin.__main__`), which ties the part's life to the supervisor's before the part
+starts:
 
 - on Linux, ``prctl(PR_SET_PDEATHSIG, SIGTERM)``: the kernel sends the part SIGTERM the moment the
   supervisor dies, however it dies (``kill -9`` included), and the part stops as on Ctrl+C;
@@ -64,23 +65,8 @@ def part_command(supervisor_pid: int, *args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "edgetwin.process",
+        "edgetwin",
         SUPERVISOR_PID_FLAG,
         str(supervisor_pid),
         *args,
     ]
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m edgetwin.process [--supervisor-pid PID] ARGS...``: ``edgetwin ARGS...``, tied to PID."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == [SUPERVISOR_PID_FLAG]:
-        die_with_parent(int(args[1]))
-        args = args[2:]
-    from edgetwin.cli import app
-
-    app(args=args, prog_name="edgetwin")
-
-
-if __name__ == "__main__":
-    main()

@@ -5,8 +5,9 @@ prefixed with the part's name; a part that exits unexpectedly is restarted with 
 SIGTERM or SIGHUP (a closed terminal) stops everything cleanly, also while the parts are still
 starting. PID files in ``<data-dir>/run`` name each part's process.
 
-The parts never outlive the supervisor: each runs through ``edgetwin.process`` (see there), which
-has the kernel send it SIGTERM when the supervisor dies, even by ``kill -9``. If the supervisor's
+The parts never outlive the supervisor: each runs as ``python -m edgetwin --supervisor-pid PID``
+(see :mod:`edgetwin.process`), which has the kernel send it SIGTERM when the supervisor dies, even
+by ``kill -9``. If the supervisor's
 own output goes away (``edgetwin up | head``), it goes on running and stops writing.
 """
 

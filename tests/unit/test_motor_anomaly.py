@@ -34,7 +34,7 @@ def test_robust_z_ignores_spikes_and_sees_a_shift() -> None:
 def test_processor_scores_and_alerts_and_keeps_state() -> None:
     rng = random.Random(2)
     raised: list[tuple[str, bool]] = []
-    proc = AnomalyProcessor(on_alert=lambda key, active, _msg: raised.append((key, active)))
+    proc = AnomalyProcessor("vibration", on_alert=lambda key, active, _msg: raised.append((key, active)))
     for _ in range(300):
         out = proc.process([vib(normal(rng))])
     assert [p.metric for p in out] == ["vibration", "anomaly_score"]
@@ -47,9 +47,9 @@ def test_processor_scores_and_alerts_and_keeps_state() -> None:
     # a restart resumes from the saved state (JSON in the buffer's meta table), not from zero
     import orjson
 
-    restored = AnomalyProcessor()
+    restored = AnomalyProcessor("vibration")
     restored.load(orjson.loads(orjson.dumps(proc.state())))
-    fresh = AnomalyProcessor()
+    fresh = AnomalyProcessor("vibration")
     shifted = [normal(rng) + 1.2 for _ in range(12)]
     resumed = [restored.process([vib(v)])[1].value for v in shifted]
     original = [proc.process([vib(v)])[1].value for v in shifted]

@@ -133,7 +133,7 @@ class AnomalyProcessor:
 
     def __init__(
         self,
-        metric: str = "vibration",
+        metric: str,
         make: Callable[[], Detector] = RobustZ,
         *,
         on_alert: Callable[[str, bool, str], None] | None = None,
