@@ -112,7 +112,7 @@ def test_database_outage_answers_503_and_recovers_by_itself(
 ) -> None:
     settings = load_settings(data_dir=tmp_path, db=own_pg.url, mqtt_url="mqtt://127.0.0.1:1")
     body = {"name": "PING", "ttl_s": 600}
-    with TestClient(create_app(settings, dashboard=False)) as client:
+    with TestClient(create_app(settings)) as client:
         first = client.post(BASE, params={"line": "line-m"}, json=body)
         assert first.status_code == 201, first.text
         cmd_id = first.json()["id"]

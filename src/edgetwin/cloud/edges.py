@@ -1,25 +1,43 @@
 """What the cloud knows about each edge: its last reported status and a history of its buffer
 depth. Edges report through ingest request headers and, where the cloud shares the plant's
 broker, through their retained status topic (which keeps working while the data uplink is cut).
+
+A status report is validated as :class:`edgetwin.core.status.EdgeStatus` (keys the model does not
+know are ignored, so an edge newer than its cloud still reports); one that does not validate is
+logged and ignored. The public view (``/api/v1/stats`` ``edges[]``) is
+:class:`edgetwin.cloud.schemas.edges.EdgePublic`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from edgetwin.cloud.schemas.edges import EdgeAlert, EdgePublic
+from edgetwin.core.status import EdgeStatus, UplinkState
+
+log = logging.getLogger("edgetwin.cloud.edges")
+
+SILENT_AFTER_S: Final = 15.0  # an edge reports every 2 s; this long without a word, it is silent
 
 
 @dataclass
 class EdgeState:
+    """One edge: the fields that either kind of report updates, and its last status report."""
+
     edge_id: str
     buffer_depth: int = 0
     oldest_age_s: float | None = None
-    uplink: str = "unknown"
+    uplink: UplinkState = "unknown"
     online: bool = True
     last_report: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
+    status: EdgeStatus | None = None
     history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=1800))
 
     def record(self, now: float) -> None:
@@ -30,36 +48,48 @@ class EdgeState:
         else:
             self.history.append((now, self.buffer_depth))
 
+    def silent(self, now: float) -> bool:
+        return now - self.last_report >= SILENT_AFTER_S
+
+    def view(self, now: float) -> EdgePublic:
+        """The edge as ``/api/v1/stats`` shows it; status-only fields are None without one."""
+        s = self.status
+        return EdgePublic(
+            edge_id=self.edge_id,
+            buffer_depth=self.buffer_depth,
+            oldest_age_s=self.oldest_age_s,
+            uplink=self.uplink,
+            online=self.online and not self.silent(now),
+            last_report_age_s=round(now - self.last_report, 1) if self.last_report else None,
+            reported_at=None if s is None else s.ts,
+            buffer_bytes=None if s is None else s.buffer_bytes,
+            buffer_fill=None if s is None else s.buffer_fill,
+            buffer_state=None if s is None else s.buffer_state,
+            buffer_policy=None if s is None else s.buffer_policy,
+            runway_s=None if s is None else s.runway_s,
+            dropped={} if s is None else s.dropped,
+            rejected={} if s is None else s.rejected,
+            received=None if s is None else s.received,
+            buffered=None if s is None else s.buffered,
+            accepted_total=None if s is None else s.accepted_total,
+            redelivered=None if s is None else s.redelivered,
+            sent=None if s is None else s.sent,
+            dead_letters=0 if s is None else s.dead_letters,
+            alerts=[] if s is None else s.alerts,
+            sinks={} if s is None else s.sinks,
+        )
+
     def public(self, now: float) -> dict[str, Any]:
-        d = self.details
-        return {
-            "edge_id": self.edge_id,
-            "buffer_depth": self.buffer_depth,
-            "oldest_age_s": self.oldest_age_s,
-            "uplink": self.uplink,
-            "online": self.online and now - self.last_report < 15,
-            "last_report_age_s": round(now - self.last_report, 1) if self.last_report else None,
-            "reported_at": d.get("ts"),
-            "buffer_bytes": d.get("buffer_bytes"),
-            "buffer_fill": d.get("buffer_fill"),
-            "buffer_state": d.get("buffer_state"),
-            "buffer_policy": d.get("buffer_policy"),
-            "runway_s": d.get("runway_s"),
-            "dropped": d.get("dropped", {}),
-            "rejected": d.get("rejected", {}),
-            "received": d.get("received"),
-            "buffered": d.get("buffered"),
-            "accepted_total": d.get("accepted_total"),
-            "redelivered": d.get("redelivered"),
-            "sent": d.get("sent"),
-            "dead_letters": d.get("dead_letters", 0),
-            "alerts": d.get("alerts", []),
-        }
+        """:meth:`view` as a dict (the shape services and metrics read)."""
+        return self.view(now).model_dump()
 
 
 class EdgeRegistry:
+    """Every edge the cloud has heard of, by id. Called on the event loop's thread."""
+
     def __init__(self) -> None:
         self.edges: dict[str, EdgeState] = {}
+        self._invalid: dict[str, str] = {}  # edge id -> the last invalid report's error
 
     def _get(self, edge_id: str) -> EdgeState:
         if edge_id not in self.edges:
@@ -67,6 +97,8 @@ class EdgeRegistry:
         return self.edges[edge_id]
 
     def from_headers(self, edge_id: str, depth: str | None, oldest_age: str | None) -> None:
+        """An ingest request's ``x-edgetwin-*`` headers: the buffer's depth (readings) and its
+        oldest reading's age (seconds). Values that are not numbers are ignored."""
         now = time.time()
         state = self._get(edge_id)
         try:
@@ -79,44 +111,69 @@ class EdgeRegistry:
         state.last_report = now
         state.record(now)
 
-    def from_status(self, status: dict[str, Any]) -> None:
-        edge_id = status.get("edge_id")
+    def from_status(self, report: Mapping[str, Any]) -> None:
+        """An edge's status report (its retained status topic). Ignored without a string
+        ``edge_id``, when it does not validate as :class:`EdgeStatus` (logged once per distinct
+        error), and when it is older than the one held (a retained report a restarted broker
+        restored)."""
+        edge_id = report.get("edge_id")
         if not isinstance(edge_id, str):
             return
+        try:
+            status = EdgeStatus.model_validate(report)
+        except ValidationError as exc:
+            error = str(exc)
+            if self._invalid.get(edge_id) != error:
+                self._invalid[edge_id] = error
+                log.warning("status report of %s ignored: %s", edge_id, error)
+            return
+        self._invalid.pop(edge_id, None)
         now = time.time()
         state = self._get(edge_id)
-        ts = status.get("ts")
-        held = state.details.get("ts")
-        if isinstance(ts, int | float) and isinstance(held, int | float) and ts < held:
-            return  # an older report, e.g. a retained one a restarted broker restored
-        state.buffer_depth = int(status.get("buffer_depth") or 0)
-        state.oldest_age_s = status.get("oldest_age_s")
-        state.uplink = str(status.get("uplink", "unknown"))
-        state.online = bool(status.get("online", True))
+        held = None if state.status is None else state.status.ts
+        if status.ts is not None and held is not None and status.ts < held:
+            return
+        state.buffer_depth = status.buffer_depth
+        state.oldest_age_s = status.oldest_age_s
+        state.uplink = status.uplink
+        state.online = status.online
         state.last_report = now
-        state.details = status
+        state.status = status
         state.record(now)
 
-    def public(self) -> list[dict[str, Any]]:
+    def views(self) -> list[EdgePublic]:
+        """Every edge's public view, by id."""
         now = time.time()
-        return [e.public(now) for e in sorted(self.edges.values(), key=lambda e: e.edge_id)]
+        return [e.view(now) for e in sorted(self.edges.values(), key=lambda e: e.edge_id)]
+
+    def public(self) -> list[dict[str, Any]]:
+        """:meth:`views` as dicts."""
+        return [v.model_dump() for v in self.views()]
+
+    def alert_list(self) -> list[EdgeAlert]:
+        """Every edge's alerts (active and recently cleared), tagged with the edge, and an
+        ``edge_silent`` alert for each edge that reported a status once and then fell silent;
+        active ones first, then newest first."""
+        now = time.time()
+        out: list[EdgeAlert] = []
+        for e in self.edges.values():
+            if e.status is None:  # heard of only through ingest headers: no alerts, no silence
+                continue
+            source = f"edge:{e.edge_id}"
+            out.extend(EdgeAlert(**a.model_dump(), source=source) for a in e.status.alerts)
+            if now - e.last_report > SILENT_AFTER_S:
+                out.append(
+                    EdgeAlert(
+                        kind="edge_silent",
+                        source=source,
+                        active=True,
+                        message=f"no report from {e.edge_id} for {now - e.last_report:.0f} s",
+                        since=e.last_report,
+                        cleared=None,
+                    )
+                )
+        return sorted(out, key=lambda a: (not a.active, -a.since))
 
     def alerts(self) -> list[dict[str, Any]]:
-        """Every edge's alerts (active and recently cleared), tagged with the edge."""
-        now = time.time()
-        out = []
-        for e in self.edges.values():
-            for alert in e.details.get("alerts", []):
-                out.append({**alert, "source": f"edge:{e.edge_id}"})
-            if e.last_report and now - e.last_report > 15 and e.details:
-                out.append(
-                    {
-                        "kind": "edge_silent",
-                        "source": f"edge:{e.edge_id}",
-                        "active": True,
-                        "message": f"no report from {e.edge_id} for {now - e.last_report:.0f} s",
-                        "since": e.last_report,
-                        "cleared": None,
-                    }
-                )
-        return sorted(out, key=lambda a: (not a.get("active"), -float(a.get("since") or 0)))
+        """:meth:`alert_list` as dicts."""
+        return [a.model_dump() for a in self.alert_list()]

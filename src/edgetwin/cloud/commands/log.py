@@ -12,7 +12,7 @@ operators send commands. While PostgreSQL is out of reach every call fails at on
 :class:`~edgetwin.core.errors.StoreUnavailableError` (the API answers 503).
 
 A command, as every method returns it, is a dict of the shape of
-:class:`edgetwin.cloud.schemas.commands.CommandPublic`.
+:class:`edgetwin.cloud.schemas.commands.CommandRecord`.
 """
 
 from __future__ import annotations

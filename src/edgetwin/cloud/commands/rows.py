@@ -22,7 +22,7 @@ SAME_KEY: Final = (
 
 def public(row: Mapping[str, Any]) -> dict[str, Any]:
     """A row as the API shows it (JSON columns arrive as text, times as Unix seconds); the
-    shape of :class:`edgetwin.cloud.schemas.commands.CommandPublic`."""
+    shape of :class:`edgetwin.cloud.schemas.commands.CommandRecord`."""
     return {
         "id": row["id"],
         "device": {k: row[k] for k in ("tenant", "plant", "line", "machine")},

@@ -1,25 +1,22 @@
-"""``/api/v1/devices/{id}/commands``: create, list and follow device commands."""
+"""``/api/v1/devices/{id}/commands``: create, list and follow device commands.
+
+The command log returns plain dicts; ``response_model`` checks and documents their shape
+(:class:`edgetwin.cloud.schemas.commands.CommandRecord`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edgetwin.cloud.commands import CommandService, Target
+from edgetwin.cloud.commands.lifecycle import Target
+from edgetwin.cloud.commands.service import CommandService
 from edgetwin.cloud.deps import CallerDep, ServicesDep, SettingsDep
+from edgetwin.cloud.schemas.commands import CommandCreate, CommandRecord
 
 router = APIRouter(prefix="/api/v1/devices", tags=["commands"])
-
-
-class CommandCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", examples=["REBOOT"])]
-    args: dict[str, Any] = Field(default_factory=dict)
-    ttl_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 60.0
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 def _service(request: Request) -> CommandService:
@@ -46,7 +43,18 @@ async def resolve_device(
                              "that has never reported)")  # fmt: skip
 
 
-@router.post("/{device_id}/commands", status_code=201, summary="Send a command to a device")
+@router.post(
+    "/{device_id}/commands",
+    status_code=201,
+    response_model=CommandRecord,
+    responses={
+        200: {
+            "model": CommandRecord,
+            "description": "The idempotency key was known: the command it created before",
+        }
+    },
+    summary="Send a command to a device",
+)
 async def create_command(
     device_id: str,
     body: CommandCreate,
@@ -70,7 +78,11 @@ async def create_command(
     return cmd
 
 
-@router.get("/{device_id}/commands", summary="A device's commands, newest first (audit log)")
+@router.get(
+    "/{device_id}/commands",
+    response_model=list[CommandRecord],
+    summary="A device's commands, newest first (audit log)",
+)
 async def list_commands(
     device_id: str,
     request: Request,
@@ -86,7 +98,11 @@ async def list_commands(
     return _service(request).log.list_for(tenant, plant or settings.plant, machine, limit)
 
 
-@router.get("/{device_id}/commands/{command_id}", summary="One command with its history")
+@router.get(
+    "/{device_id}/commands/{command_id}",
+    response_model=CommandRecord,
+    summary="One command with its history",
+)
 async def get_command(
     device_id: str, command_id: str, request: Request, caller: CallerDep, tenant: str = "acme"
 ) -> dict[str, Any]:

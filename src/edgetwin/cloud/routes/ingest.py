@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from edgetwin.cloud.deps import CallerDep, ServicesDep, SettingsDep
+from edgetwin.cloud.schemas.ingest import IngestCounts
 from edgetwin.core.errors import WireFormatError
 from edgetwin.core.point import parse_points
 
@@ -57,7 +58,7 @@ async def ingest(
     historical: bool = Query(
         False, description="backfill after an outage: never replaces current values"
     ),
-) -> dict[str, int]:
+) -> IngestCounts:
     """Answers 200 with counts once the store committed; 422 naming each bad item (and storing
     none of the request); 413 above the size limit; 503 when the store is unavailable."""
     body = await _read_body(request, settings.max_request_bytes)
@@ -89,4 +90,4 @@ async def ingest(
             request.headers.get("x-edgetwin-buffer-oldest-age-s"),
         )
     result = await services.ingest(points, historical=historical)
-    return {"accepted": result.accepted, "duplicate": result.duplicate}
+    return IngestCounts(accepted=result.accepted, duplicate=result.duplicate)

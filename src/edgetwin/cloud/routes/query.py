@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from edgetwin.cloud.deps import CallerDep, ServicesDep
+from edgetwin.cloud.schemas.series import Series
 from edgetwin.cloud.store import SeriesKey
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
@@ -35,7 +36,9 @@ async def kpis(
     return await services.kpis(tenant, plant, minutes)
 
 
-@router.get("/series", summary="A series in time buckets (avg, min, max, count)")
+@router.get(
+    "/series", response_model=Series, summary="A series in time buckets (avg, min, max, count)"
+)
 async def series(
     services: ServicesDep,
     caller: CallerDep,

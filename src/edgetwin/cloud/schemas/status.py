@@ -1,0 +1,82 @@
+"""``GET /health``, ``GET /api/v1/stats`` and ``GET /api/v1/devices``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from edgetwin.cloud.schemas.base import Public
+from edgetwin.cloud.schemas.edges import EdgeAlert, EdgePublic
+
+
+class Health(Public):
+    """Liveness: the process answers, with its store's kind and the plant broker link."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+    store: str = Field(examples=["sqlite", "postgresql"])
+    mqtt_connected: bool
+
+
+class StoreInfo(Public):
+    """The store as it describes itself. Its keys depend on its kind: ``sqlite`` has ``path``;
+    ``postgresql`` has ``url`` (password redacted), ``schema_version``, ``retention_days`` and
+    ``rollup_retention_days``. Other keys a store adds are passed on as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(examples=["sqlite", "postgresql"])
+
+
+class Stats(Public):
+    """The cloud's counters (readings, since the store was created), its edges and their alerts.
+
+    Attributes:
+        stored: readings stored at their first arrival; duplicates: arrivals of a reading id
+            already stored; rejected: malformed readings refused with 422; historical: readings
+            that arrived as backfill (``?historical=true``).
+        ingest_rate_per_s: readings stored per second over the last 10 s.
+        edges: every edge the cloud has heard of, by id.
+        alerts: every edge's alerts (active first, newest first) and silent edges.
+        uptime_s: seconds since this cloud process started.
+    """
+
+    stored: int
+    duplicates: int
+    rejected: int
+    historical: int
+    ingest_rate_per_s: float
+    edges: list[EdgePublic]
+    alerts: list[EdgeAlert]
+    store: StoreInfo
+    uptime_s: float
+
+
+class DeviceMetric(Public):
+    """A metric's newest value; ``ts`` is the reading's time (ISO 8601, UTC, milliseconds)."""
+
+    value: float
+    unit: str
+    ts: str
+
+
+class Device(Public):
+    """A machine that has sent readings.
+
+    Attributes:
+        id: ``{plant}/{line}/{machine}``.
+        last_seen: the time of its newest reading (ISO 8601, UTC); null never happens for a
+            listed device but is kept for the shape's sake.
+        metrics: its metrics by name, each with its newest value.
+        online: whether its newest reading is under 10 s old.
+    """
+
+    id: str
+    tenant: str
+    plant: str
+    line: str
+    machine: str
+    last_seen: str | None
+    metrics: dict[str, DeviceMetric]
+    online: bool
