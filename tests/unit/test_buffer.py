@@ -54,7 +54,7 @@ def test_survives_reopen_and_reports_stats(tmp_path: Path) -> None:
     with SqliteBuffer(path) as buf:
         stats = buf.stats()
         assert stats.depth == 162
-        assert stats.oldest_ts_ms == int(TS.timestamp() * 1000)
+        assert stats.oldest_at_ms is not None
         assert stats.bytes > 0
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -112,14 +112,19 @@ def test_refuse_newest_keeps_the_oldest(tmp_path: Path) -> None:
         assert 90 <= len(kept) <= 100
 
 
-def test_expiry_by_age(tmp_path: Path) -> None:
+def test_expiry_by_time_in_the_buffer_not_by_the_device_clock(tmp_path: Path) -> None:
     limits = BufferLimits(max_age_s=60)
-    with SqliteBuffer(tmp_path / "b.db", limits=limits) as buf:
-        buf.put(_points(3))  # stamped TS, TS+2 s, TS+4 s
-        now_ms = int(TS.timestamp() * 1000) + 63_000
-        assert buf.expire(now_ms) == 108
+    clock = [TS.timestamp() + 8 * 86_400.0]  # the readings are stamped 8 days before arrival
+    with SqliteBuffer(tmp_path / "b.db", limits=limits, clock=lambda: clock[0]) as buf:
+        for i in range(3):  # arriving 2 s apart
+            buf.put(_points(3)[54 * i : 54 * (i + 1)])
+            clock[0] += 2
+        assert buf.expire() == 0  # old stamps, but just arrived: kept
+        clock[0] += 57  # now 63 s after the first arrival, 59 s after the last
+        assert buf.expire() == 108
         assert buf.depth == 54
         assert buf.stats().dropped == {"expired": 108}
+        assert buf.sink_dropped("cloud") == {"expired": 108}
 
 
 def test_disk_full_applies_the_policy_and_recovers(tmp_path: Path) -> None:

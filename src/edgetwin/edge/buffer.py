@@ -9,7 +9,9 @@ memory and in the file, so a broker's redelivery is recognised instead of buffer
 twice. No index on the random ids: that keeps writes fast; a redelivery older than the memory
 is simply sent again, and the cloud's idempotent ingest stores it once.
 
-Bounds: ``max_bytes`` (payload bytes held) and ``max_age_s`` (reading age). When full, the
+Bounds: ``max_bytes`` (payload bytes held) and ``max_age_s`` (time in the buffer, from
+arrival: a device whose clock is off, or a reading stamped long ago, is not expired for it; its
+own timestamp travels untouched in the payload). When full, the
 policy applies: ``drop_oldest`` evicts the oldest readings to make room, ``refuse_newest`` keeps
 what it has and drops the new ones. Either way every dropped reading is counted by reason
 (``evicted_oldest``, ``buffer_full``, ``expired``, ``disk_full``); the counts are durable.
@@ -34,7 +36,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -55,7 +57,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
     payload BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS forwarded (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL);
@@ -94,7 +96,7 @@ class PutResult:
 @dataclass(frozen=True)
 class BufferStats:
     depth: int
-    oldest_ts_ms: int | None
+    oldest_at_ms: int | None  # arrival of the reading that has waited longest
     max_seq: int
     bytes: int
     file_bytes: int
@@ -115,6 +117,7 @@ class SqliteBuffer:
         synchronous: str = "FULL",
         remember: int = 100_000,
         sinks: Sequence[str] = ("cloud",),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not sinks or len(set(sinks)) != len(sinks):
             raise ValueError(f"a buffer needs one or more sinks with distinct names, not {sinks!r}")
@@ -135,6 +138,7 @@ class SqliteBuffer:
         self._pending: list[tuple[str, int, bytes]] = []
         self.totals: dict[str, int] = {}  # durable running totals, e.g. "accepted"
         self.sinks = tuple(sinks)
+        self.clock = clock
         self._sink_ids: dict[str, int] = {}
         self._sink_rows: dict[str, int] = {}
         self._sink_bytes: dict[str, int] = {}
@@ -188,6 +192,9 @@ class SqliteBuffer:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.executescript(_SCHEMA)
+            if "ts_ms" in {r[1] for r in db.execute("PRAGMA table_info(readings)")}:
+                # A buffer from before: it kept the device's timestamp; from now on the arrival.
+                db.execute("ALTER TABLE readings RENAME COLUMN ts_ms TO at_ms")
             columns = {r[1] for r in db.execute("PRAGMA table_info(dead_letters)")}
             if "sink" not in columns:  # a buffer from before outboxes
                 db.execute("ALTER TABLE dead_letters ADD COLUMN sink TEXT NOT NULL DEFAULT ''")
@@ -235,7 +242,8 @@ class SqliteBuffer:
 
     def put_rows(self, rows: list[tuple[str, int, bytes]]) -> PutResult:
         """Like :meth:`put`, for readings already validated and in wire form: ``(id, ts_ms,
-        payload)``. The gateway keeps the payload a device sent instead of re-encoding it."""
+        payload)``. The device's ``ts_ms`` stays in the payload; the buffer keeps the arrival.
+        The payload a device sent is kept instead of re-encoded."""
         if not rows:
             return PutResult(0, 0)
         dropped: Counter[str] = Counter()
@@ -278,11 +286,12 @@ class SqliteBuffer:
         recent = self._recent
         fresh: list[tuple[str, int, bytes]] = []
         seen: set[str] = set()
-        for row in rows:
-            if row[0] not in recent and row[0] not in seen:
-                seen.add(row[0])
-                fresh.append(row)
-        db.executemany("INSERT INTO readings (id, ts_ms, payload) VALUES (?, ?, ?)", fresh)
+        now_ms = int(self.clock() * 1000)
+        for rid, _ts, payload in rows:
+            if rid not in recent and rid not in seen:
+                seen.add(rid)
+                fresh.append((rid, now_ms, payload))
+        db.executemany("INSERT INTO readings (id, at_ms, payload) VALUES (?, ?, ?)", fresh)
         if fresh and not self._implicit:
             db.execute(
                 "INSERT INTO outbox (sink, seq) SELECT s.id, r.seq FROM sinks s, readings r"
@@ -432,14 +441,16 @@ class SqliteBuffer:
             self._sink_bytes[name] = size + n * ROW_OVERHEAD
         self._sinks_dirty = False
 
-    def expire(self, now_ms: int) -> int:
-        """Drop readings older than ``max_age_s`` (counted as ``expired``). Ages are judged by
-        the readings' timestamps, looked at in arrival order from the oldest."""
+    def expire(self, now_ms: int | None = None) -> int:
+        """Drop readings that have been in the buffer longer than ``max_age_s`` (counted as
+        ``expired``), looked at in arrival order from the oldest. ``now_ms``: the clock's now."""
+        if now_ms is None:
+            now_ms = int(self.clock() * 1000)
         cutoff = now_ms - int(self.limits.max_age_s * 1000)
         db = self.db
         total = 0
         while True:
-            head = db.execute("SELECT seq, ts_ms FROM readings ORDER BY seq LIMIT 5000").fetchall()
+            head = db.execute("SELECT seq, at_ms FROM readings ORDER BY seq LIMIT 5000").fetchall()
             old = [(seq,) for seq, ts in head if ts < cutoff]
             if not old:
                 break
@@ -619,14 +630,14 @@ class SqliteBuffer:
     def bytes(self) -> int:
         return self._bytes
 
-    def oldest_ts_ms(self) -> int | None:
+    def oldest_at_ms(self) -> int | None:
         """Timestamp of the reading that has waited longest (the first in arrival order)."""
-        row = self.db.execute("SELECT ts_ms FROM readings ORDER BY seq LIMIT 1").fetchone()
+        row = self.db.execute("SELECT at_ms FROM readings ORDER BY seq LIMIT 1").fetchone()
         return int(row[0]) if row else None
 
     def stats(self) -> BufferStats:
         db = self.db
-        oldest = self.oldest_ts_ms()
+        oldest = self.oldest_at_ms()
         page_count = db.execute("PRAGMA page_count").fetchone()[0]
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
         dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
@@ -634,7 +645,7 @@ class SqliteBuffer:
         state = "full" if ratio >= 0.98 else "high" if ratio >= self.limits.warn_ratio else "ok"
         return BufferStats(
             depth=self._rows,
-            oldest_ts_ms=oldest,
+            oldest_at_ms=oldest,
             max_seq=self.max_seq(),
             bytes=self._bytes,
             file_bytes=int(page_count * page_size),

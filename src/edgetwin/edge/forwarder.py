@@ -207,7 +207,7 @@ class Forwarder:
             self._inflight_rows -= len(rows)
 
     async def _write(self, rows: list[Row], *, historical: bool) -> int:
-        oldest = self.outbox.oldest_ts_ms()  # one indexed lookup: this is the hot path
+        oldest = self.outbox.oldest_at_ms()  # one indexed lookup: this is the hot path
         # What waits behind this batch once it commits, not the readings on their way
         # (counting those, a steady stream never showed an empty buffer).
         info = BatchInfo(

@@ -70,6 +70,16 @@ class Health:
             self._last_drop_log = now
             log.error("buffer full: dropping by policy %s; dropped so far %s", policy, totals)
 
+    def on_expired(self) -> None:
+        """Readings outlived the age limit in the buffer: every policy drop raises an alert."""
+        n = self.buffer.dropped.get("expired", 0)
+        age_h = self.buffer.limits.max_age_s / 3600
+        self.alerts.raise_(
+            "buffer_expired",
+            f"{n} reading(s) dropped after {age_h:g} h in the buffer (max_age_s); the sinks"
+            " did not deliver them in time",
+        )
+
     def status(
         self,
         *,
@@ -107,8 +117,8 @@ class Health:
             buffer_state=stats.state,
             buffer_policy=self.buffer.limits.policy,
             oldest_age_s=None
-            if stats.oldest_ts_ms is None
-            else round(now - stats.oldest_ts_ms / 1000, 1),
+            if stats.oldest_at_ms is None
+            else round(now - stats.oldest_at_ms / 1000, 1),
             runway_s=runway,
             dropped=stats.dropped,
             dead_letters=stats.dead_letters,
@@ -130,7 +140,7 @@ class Health:
 
     def _sink(self, fwd: Forwarder, now: float, runway: float | None) -> SinkStatus:
         box = fwd.outbox
-        oldest = box.oldest_ts_ms() if box.depth else None
+        oldest = box.oldest_at_ms() if box.depth else None
         return SinkStatus(
             depth=box.depth,
             bytes=self.buffer.sink_bytes(box.name),

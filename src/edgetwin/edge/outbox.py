@@ -38,7 +38,7 @@ class _Log(Protocol):
     @property
     def single_sink(self) -> bool: ...
     def max_seq(self) -> int: ...
-    def oldest_ts_ms(self) -> int | None: ...
+    def oldest_at_ms(self) -> int | None: ...
     def sink_depth(self, sink: str) -> int: ...
     def _delete_unreferenced(self, db: sqlite3.Connection, where: str, *args: object) -> int: ...
     def _after_ack(self, sink: str, rows: Sequence[Row], mine: int, freed: int) -> None: ...
@@ -154,12 +154,12 @@ class Outbox:
         """Readings waiting for this sink."""
         return self.buffer.sink_depth(self.name)
 
-    def oldest_ts_ms(self) -> int | None:
+    def oldest_at_ms(self) -> int | None:
         """Timestamp of the reading that has waited longest for this sink."""
         if self.buffer.single_sink:
-            return self.buffer.oldest_ts_ms()
+            return self.buffer.oldest_at_ms()
         row = self.buffer.db.execute(
-            "SELECT r.ts_ms FROM outbox o JOIN readings r ON r.seq = o.seq"
+            "SELECT r.at_ms FROM outbox o JOIN readings r ON r.seq = o.seq"
             " WHERE o.sink = ? ORDER BY o.seq LIMIT 1",
             (self.sink_id,),
         ).fetchone()

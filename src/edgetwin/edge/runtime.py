@@ -312,7 +312,8 @@ class EdgeRuntime:
 
     async def _housekeeping(self) -> None:
         while True:
-            self.buffer.expire(int(time.time() * 1000))
+            if self.buffer.expire():
+                self.health.on_expired()
             self.refresh()
             if int(time.time()) % 10 == 0:
                 self._save_states()  # a restart resumes with the learnt baseline
