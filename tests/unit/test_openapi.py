@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from edgetwin.cloud.app import create_app
 from edgetwin.cloud.schemas.live import AlertEvent, CommandEvent, LiveEvent, ReadingEvent
-from edgetwin.core.settings import load_settings
+from edgetwin.core.settings import Settings, load_settings
 
 UNTYPED = {"/metrics"}  # Prometheus' text format
 
@@ -24,8 +25,17 @@ UNTYPED = {"/metrics"}  # Prometheus' text format
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(_app(settings)) as c:
         yield c
+
+
+def _app(settings: Settings) -> FastAPI:
+    """The cloud with every default pack's routes, as ``edgetwin up`` serves it (no dashboard)."""
+    try:
+        from edgetwin.compose import build_app
+    except ImportError:  # a tree without the composing module: the cloud's own routes
+        return create_app(settings)
+    return build_app(settings, dashboard=False)
 
 
 def _is_model(schema: dict[str, Any]) -> bool:
