@@ -210,7 +210,7 @@ def edge_pipeline(settings: Settings, config: Path | None) -> tuple[Any, Any]:
     from edgetwin.core.plugins import PluginContext
     from edgetwin.edge.alerts import Alerts
     from edgetwin.edge.pipeline import load_pipeline
-    from edgetwin.packs import load_pack
+    from edgetwin.packs import load_entry, load_pack
 
     device_types: dict[str, DeviceType] = {}
     snippets: list[tuple[str, str]] = []
@@ -220,6 +220,8 @@ def edge_pipeline(settings: Settings, config: Path | None) -> tuple[Any, Any]:
         except KeyError as exc:
             raise ConfigError(f"packs: {exc.args[0]}") from exc
         device_types.update({t.name: t for t in pack.device_types})
+        if pack.plugins is not None:
+            load_entry(pack.plugins)()  # the pack's own plugins, before its snippet names them
         if pack.pipeline is not None:
             snippets.append((f"pack {name} ({pack.pipeline.name})", pack.pipeline.read_text()))
     values = {

@@ -15,6 +15,7 @@ from edgetwin.edge.alerts import Alerts
 from edgetwin.edge.buffer import SqliteBuffer
 from edgetwin.edge.forwarder import Forwarder
 from edgetwin.edge.registry import REGISTRY
+from edgetwin.packs import register_plugins
 from tests.conformance.targets import FlakyTarget, cloud_answer, webhook_answer
 from tests.unit.test_buffer import _points
 
@@ -26,6 +27,7 @@ CASES: dict[str, tuple[Callable[[str], dict[str, Any]], Any]] = {
 
 
 def test_every_registered_sink_has_a_conformance_case() -> None:
+    register_plugins()  # the packs' own plugins too
     assert set(REGISTRY["sinks"]) == set(CASES)
 
 

@@ -22,6 +22,7 @@ from edgetwin.core.topics import reading_topic
 from edgetwin.edge.alerts import Alerts
 from edgetwin.edge.buffer import SqliteBuffer
 from edgetwin.edge.registry import REGISTRY
+from edgetwin.packs import register_plugins
 from edgetwin.edge.sources.mqtt import MqttSource, MqttSourceConfig
 from edgetwin.edge.sources.serial import SerialSource, SerialSourceConfig
 from edgetwin.packs.motor.device_types import MOTOR
@@ -146,6 +147,7 @@ CASES: dict[str, Callable[[Path], Awaitable[None]]] = {"mqtt": mqtt_case, "seria
 
 
 def test_every_registered_source_has_a_conformance_case() -> None:
+    register_plugins()  # the packs' own plugins too
     assert set(REGISTRY["sources"]) == set(CASES)
 
 

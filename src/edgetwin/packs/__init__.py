@@ -34,6 +34,9 @@ class Pack:
             it may use ``{data_dir}``, ``{tenant}`` and ``{plant}``.
         cloud: ``module:function`` of its cloud part (routers, services), imported lazily.
         pages: ``module:function`` of its dashboard pages, imported lazily.
+        plugins: ``module:function`` that registers the pack's own edge plugins (sources,
+            processors, sinks) with :func:`edgetwin.edge.registry.register`; called by the
+            edge before it reads its pipeline, so the pack's snippet can use them.
     """
 
     name: str
@@ -43,6 +46,7 @@ class Pack:
     pipeline: Path | None = None
     cloud: str | None = None
     pages: str | None = None
+    plugins: str | None = None
 
 
 # name -> module exposing ``PACK``; one line per pack.
@@ -63,6 +67,18 @@ def load_pack(name: str) -> Pack:
         raise KeyError(f"unknown pack {name!r}; known packs: {known}")
     pack: Pack = importlib.import_module(REGISTRY[name]).PACK
     return pack
+
+
+def register_plugins(names: list[str] | None = None) -> None:
+    """Register the edge plugins of the packs ``names`` (default: every registered pack).
+
+    Raises:
+        KeyError: an unknown pack.
+    """
+    for name in REGISTRY if names is None else names:
+        pack = load_pack(name)
+        if pack.plugins is not None:
+            load_entry(pack.plugins)()
 
 
 def load_entry(ref: str) -> Any:
