@@ -36,7 +36,7 @@ class Historian:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 with owner.lock:
                     owner.ids.update(item["id"] for item in orjson.loads(body))
@@ -95,12 +95,14 @@ def test_a_dead_second_sink_holds_only_its_own_backlog(
     recovery = h.settle()
     confirmed = h.gen.confirmed()
     wait_for(
-        lambda: confirmed <= set(historian.ids) and h.edge_status()["sinks"]["historian"]["depth"] == 0,
+        lambda: (
+            confirmed <= set(historian.ids) and h.edge_status()["sinks"]["historian"]["depth"] == 0
+        ),
         60,
         what="the historian's backlog delivered",
     )
     report = record(h.report(f"second sink down {DOWN_S:.0f} s + kill -9 edge", recovery))
-    assert report.lost == 0 and report.duplicated == 0 and report.stored == report.sent, report
+    assert (report.lost, report.duplicated, report.stored) == (0, 0, report.sent), report
     with historian.lock:
         got = dict(historian.ids)
     assert confirmed <= set(got)

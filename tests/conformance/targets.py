@@ -33,7 +33,7 @@ class FlakyTarget:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 ids = [item["id"] for item in orjson.loads(body)]
                 with target.lock:

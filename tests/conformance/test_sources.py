@@ -22,9 +22,9 @@ from edgetwin.core.topics import reading_topic
 from edgetwin.edge.alerts import Alerts
 from edgetwin.edge.buffer import SqliteBuffer
 from edgetwin.edge.registry import REGISTRY
-from edgetwin.packs import register_plugins
 from edgetwin.edge.sources.mqtt import MqttSource, MqttSourceConfig
 from edgetwin.edge.sources.serial import SerialSource, SerialSourceConfig
+from edgetwin.packs import register_plugins
 from edgetwin.packs.motor.device_types import MOTOR
 from tests.conftest import need, port_open
 from tests.unit.test_buffer import _points
@@ -90,7 +90,7 @@ async def mqtt_case(tmp_path: Path) -> None:
             # (a broker sends at most its inflight window, e.g. 20, until acks come)
             await _collect(first, buf, ctx, lambda: buf.depth >= 10, ack=False)
         held = buf.depth
-        assert 0 < held
+        assert held > 0
         # The next run gets the unacknowledged ones again: recognised, not stored twice.
         second = MqttSource("plant", config, ctx, target)
         async with second:

@@ -22,10 +22,7 @@ pytestmark = pytest.mark.integration
 
 def _steps(doc: str) -> tuple[dict[str, str], str]:
     """The files the tutorial writes (path -> code) and the line it adds to the registry."""
-    files = {
-        path: code
-        for path, code in re.findall(r"<!-- file: (\S+) -->\n```python\n(.*?)```", doc, re.S)
-    }
+    files = dict(re.findall(r"<!-- file: (\S+) -->\n```python\n(.*?)```", doc, re.S))
     (line,) = re.findall(r"<!-- registry line -->\n```python\n(.*?)```", doc, re.S)
     return files, line
 
@@ -84,9 +81,11 @@ def test_the_tutorial_pack_works_when_followed(tmp_path: Path) -> None:
         assert created.status_code in (200, 201), created.text
         cmd_id = created.json()["id"]
         done = wait_for(
-            lambda: (c := stack.get(f"/api/v1/devices/climate-01/commands/{cmd_id}"))["state"]
-            in ("succeeded", "failed", "expired")
-            and c,
+            lambda: (
+                (c := stack.get(f"/api/v1/devices/climate-01/commands/{cmd_id}"))["state"]
+                in ("succeeded", "failed", "expired")
+                and c
+            ),
             30,
             what="the VENT command to finish",
         )
@@ -95,6 +94,7 @@ def test_the_tutorial_pack_works_when_followed(tmp_path: Path) -> None:
             lambda: (h := humidity()) is not None and h < before - 5, 15, what="humidity falling"
         )
         page = stack.http.get("/greenhouse")
-        assert page.status_code == 200 and "Greenhouse" in page.text
+        assert page.status_code == 200
+        assert "Greenhouse" in page.text
     finally:
         stack.stop()

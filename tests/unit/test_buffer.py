@@ -187,7 +187,7 @@ def test_each_sink_reads_and_acknowledges_its_own_outbox(tmp_path: Path) -> None
         mes.ack(first)
         assert (mes.depth, buf.depth) == (58, 58)  # delivered everywhere: gone
         mes.ack(mes.after(0, 1000))
-        assert buf.depth == 0 and buf.bytes == 0
+        assert (buf.depth, buf.bytes) == (0, 0)
         again = buf.put(_points(2)[:10])  # redelivered after both sinks had them: recognised
         assert (again.stored, again.redelivered) == (0, 10)
 
@@ -239,6 +239,6 @@ def test_eviction_is_counted_for_each_sink_that_lost_the_readings(tmp_path: Path
         assert lost > 0
         assert buf.sink_dropped("slow") == {"evicted_oldest": lost}
         assert buf.sink_dropped("cloud") == {}
-        assert slow.depth + lost == 1080 and cloud.depth == 0
+        assert (slow.depth + lost, cloud.depth) == (1080, 0)
         recount = buf.db.execute("SELECT count(*) FROM outbox WHERE sink = ?", (slow.sink_id,))
         assert recount.fetchone()[0] == slow.depth

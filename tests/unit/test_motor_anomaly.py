@@ -34,7 +34,9 @@ def test_robust_z_ignores_spikes_and_sees_a_shift() -> None:
 def test_processor_scores_and_alerts_and_keeps_state() -> None:
     rng = random.Random(2)
     raised: list[tuple[str, bool]] = []
-    proc = AnomalyProcessor("vibration", on_alert=lambda key, active, _msg: raised.append((key, active)))
+    proc = AnomalyProcessor(
+        "vibration", on_alert=lambda key, active, _msg: raised.append((key, active))
+    )
     for _ in range(300):
         out = proc.process([vib(normal(rng))])
     assert [p.metric for p in out] == ["vibration", "anomaly_score"]

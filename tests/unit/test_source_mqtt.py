@@ -43,7 +43,9 @@ def test_bad_items_are_rejected_alone_with_their_reason() -> None:
     intake = _intake()
     rows = intake.batch(_msg(BATCH, orjson.dumps(items)))
     assert len(rows) == len(points) - 4
-    assert {str(r[0].id) for r in rows} == {str(p.id) for i, p in enumerate(points) if i not in bad_at}
+    assert {str(r[0].id) for r in rows} == {
+        str(p.id) for i, p in enumerate(points) if i not in bad_at
+    }
     assert intake.rejected == {"malformed": 3, "topic_mismatch": 1}
 
 

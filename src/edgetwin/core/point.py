@@ -25,8 +25,6 @@ from pydantic import (
 from edgetwin.core.errors import WireFormatError
 from edgetwin.core.ids import Segment
 
-
-
 # Every constraint below runs inside pydantic-core: a Python validator per field costs about a
 # third of the validation time, which the edge and the cloud pay for every reading.
 

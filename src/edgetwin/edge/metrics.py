@@ -8,8 +8,7 @@ it never changes one in place).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server

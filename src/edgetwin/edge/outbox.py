@@ -72,8 +72,7 @@ class Outbox:
         """The oldest ``limit`` readings of this sink with ``low < seq <= high``."""
         if self.buffer.single_sink:
             cur = self.buffer.db.execute(
-                "SELECT seq, payload FROM readings WHERE seq > ? AND seq <= ?"
-                " ORDER BY seq LIMIT ?",
+                "SELECT seq, payload FROM readings WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
                 (low, high, limit),
             )
             return list(map(Row._make, cur))
@@ -103,8 +102,7 @@ class Outbox:
             else:
                 before = db.total_changes
                 db.execute(
-                    "DELETE FROM outbox WHERE sink = ? AND seq IN"
-                    " (SELECT value FROM json_each(?))",
+                    "DELETE FROM outbox WHERE sink = ? AND seq IN (SELECT value FROM json_each(?))",
                     (self.sink_id, seqs),
                 )
                 mine = db.total_changes - before
@@ -134,9 +132,7 @@ class Outbox:
                     "SELECT seq, id, payload, ?, ?, ? FROM readings WHERE seq = ?",
                     (reason, now_ms, self.name, row.seq),
                 )
-                db.execute(
-                    "DELETE FROM outbox WHERE sink = ? AND seq = ?", (self.sink_id, row.seq)
-                )
+                db.execute("DELETE FROM outbox WHERE sink = ? AND seq = ?", (self.sink_id, row.seq))
             seqs = orjson.dumps([r.seq for r, _ in rows]).decode()
             buf._delete_unreferenced(db, "seq IN (SELECT value FROM json_each(?))", seqs)
             db.execute("COMMIT")

@@ -185,14 +185,10 @@ def _entries(label: str, doc: dict[str, Any], *, user: bool) -> Iterable[Entry]:
             if not isinstance(type_, str):
                 raise PipelineConfigError(f"{where}: no type; one of {_known(kind)}")
             if type_ not in REGISTRY[kind]:
-                raise PipelineConfigError(
-                    f"{where}: unknown type {type_!r}; known: {_known(kind)}"
-                )
+                raise PipelineConfigError(f"{where}: unknown type {type_!r}; known: {_known(kind)}")
             name = table.get("name", type_)
             if not isinstance(name, str) or not valid_segment(name):
-                raise PipelineConfigError(
-                    f"{where}: name {name!r} must match {SEGMENT_PATTERN}"
-                )
+                raise PipelineConfigError(f"{where}: name {name!r} must match {SEGMENT_PATTERN}")
             if (kind, name) in seen:
                 raise PipelineConfigError(f"{where}: a second entry named {name!r}")
             seen.add((kind, name))

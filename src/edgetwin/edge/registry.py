@@ -28,7 +28,7 @@ class PluginSpec:
     """How to build one plugin type: its config model and its factory."""
 
     kind: Kind
-    type: str
+    name: str
     config: type[BaseModel]
     factory: Callable[[str, Any, PluginContext], Any]
     summary: str
@@ -42,7 +42,9 @@ def register(kind: Kind, type_: str, config: type[BaseModel], factory: Any, summ
     REGISTRY[kind][type_] = PluginSpec(kind, type_, config, factory, summary)
 
 
-register("sources", "mqtt", MqttSourceConfig, MqttSource.from_config, "the plant's MQTT broker (UNS)")
+register(
+    "sources", "mqtt", MqttSourceConfig, MqttSource.from_config, "the plant's MQTT broker (UNS)"
+)
 register("sources", "serial", SerialSourceConfig, SerialSource.from_config, "a serial-line device")
 register("processors", "anomaly", AnomalyConfig, AnomalyProcessor.from_config, "anomaly scores")
 register("sinks", "cloud", CloudSinkConfig, CloudSink.from_config, "the cloud's ingest API")

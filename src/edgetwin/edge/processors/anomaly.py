@@ -152,9 +152,7 @@ class AnomalyProcessor:
         self.alerts: dict[str, AlertState] = {}
 
     @classmethod
-    def from_config(
-        cls, name: str, config: AnomalyConfig, ctx: PluginContext
-    ) -> AnomalyProcessor:
+    def from_config(cls, name: str, config: AnomalyConfig, ctx: PluginContext) -> AnomalyProcessor:
         def on_alert(key: str, active: bool, message: str) -> None:
             kind = "anomaly." + key.replace("/", ".")
             if active:

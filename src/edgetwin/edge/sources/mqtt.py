@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Final
 
 import orjson
@@ -186,8 +186,6 @@ class MqttSource:
             "rejected": dict(self.intake.rejected),
             "error": None if self.client is None else self.client.last_error,
         }
-
-
 
 
 class Intake:
