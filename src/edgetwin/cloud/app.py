@@ -1,4 +1,8 @@
-"""The cloud app factory: FastAPI with the API routes and the NiceGUI dashboard on one server."""
+"""The cloud app factory: the FastAPI service (ingest, queries, commands, live fan-out).
+
+It knows no pack and no dashboard: :mod:`edgetwin.compose` gives it the enabled packs' device
+types and cloud parts, and mounts the dashboard on the app it returns.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,55 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from edgetwin import __version__
-from edgetwin.cloud.command_log import command_log_for
-from edgetwin.cloud.commands import CommandService
+from edgetwin.cloud.commands import CommandService, command_log_for
 from edgetwin.cloud.edges import EdgeRegistry
-from edgetwin.cloud.live import LiveHub, bind_dashboard, wire_live
+from edgetwin.cloud.live import LiveHub, wire_live
+from edgetwin.cloud.packs import CloudPart
 from edgetwin.cloud.plant_link import PlantLink
 from edgetwin.cloud.routes import commands as commands_routes
-from edgetwin.cloud.routes import faults, ingest, query, status
+from edgetwin.cloud.routes import device_types as device_types_routes
+from edgetwin.cloud.routes import ingest, query, status
 from edgetwin.cloud.routes import live as live_routes
 from edgetwin.cloud.services import Services
 from edgetwin.cloud.store import open_store
-from edgetwin.core.errors import StoreUnavailableError
+from edgetwin.core.device import DeviceType, fault_rules
+from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.point import Point
 from edgetwin.core.settings import Settings
 
 log = logging.getLogger("edgetwin.cloud")
 
 
-def create_app(settings: Settings, *, dashboard: bool = True) -> FastAPI:
-    store = open_store(settings.store_url, settings)
+def create_app(
+    settings: Settings,
+    *,
+    device_types: Sequence[DeviceType] = (),
+    parts: Sequence[CloudPart] = (),
+) -> FastAPI:
+    """The cloud service for ``settings``; nothing is connected until the app starts.
+
+    Args:
+        device_types: of the enabled packs: served by ``/api/v1/device-types``, and their fault
+            states are what the store counts as faults.
+        parts: the enabled packs' cloud parts (routers, lifespans).
+
+    Raises:
+        ConfigError: an unsupported store URL, or device types that disagree on a metric's
+            fault states.
+    """
+    types = tuple(device_types)
+    try:
+        rules = fault_rules(types)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    store = open_store(settings.store_url, settings, fault_rules=rules)
     edges = EdgeRegistry()
     services = Services(store=store, edges=edges, started=time.time())
     link = PlantLink(settings, edges)
@@ -50,7 +77,11 @@ def create_app(settings: Settings, *, dashboard: bool = True) -> FastAPI:
         dispatcher = asyncio.create_task(commands.run(), name="commands")
         log.info("cloud ready: store %s", store.describe())
         try:
-            yield
+            async with contextlib.AsyncExitStack() as pack_work:
+                for part in parts:
+                    for lifespan in part.lifespans:
+                        await pack_work.enter_async_context(lifespan(_app))
+                yield
         finally:
             sampler.cancel()
             dispatcher.cancel()
@@ -69,9 +100,11 @@ def create_app(settings: Settings, *, dashboard: bool = True) -> FastAPI:
     app.state.plant_link = link
     app.state.live = hub
     app.state.commands = commands
+    app.state.device_types = types
     for router in (
-        status.router, ingest.router, query.router, faults.router,
+        status.router, ingest.router, query.router, device_types_routes.router,
         commands_routes.router, live_routes.router,
+        *(r for part in parts for r in part.routers),
     ):  # fmt: skip
         app.include_router(router)
 
@@ -81,11 +114,6 @@ def create_app(settings: Settings, *, dashboard: bool = True) -> FastAPI:
         return JSONResponse({"detail": f"store unavailable, retry later: {exc}"}, status_code=503)
 
     _add_reading_schema(app)
-    if dashboard:
-        from edgetwin.dashboard import mount
-
-        mount(app, services=services, link=link, settings=settings)
-        bind_dashboard(hub, commands)
     return app
 
 

@@ -1,5 +1,6 @@
 """The cloud's MQTT link to a plant broker: publishes commands and follows retained status
-topics (simulators' applied faults, edges' buffer reports)."""
+topics (what simulators and devices report, edges' buffer reports); packs read the statuses of
+their own devices through :meth:`PlantLink.status`."""
 
 from __future__ import annotations
 
@@ -94,24 +95,17 @@ class PlantLink:
         if "buffer_depth" in status:
             self.edges.from_status(status)
 
-    def stopped_machines(self, tenant: str, plant: str) -> set[str]:
-        """``line/machine`` of the factory machines an operator stopped, as the simulator reports."""
-        sim = self.statuses.get(status_topic(tenant, plant, "factory-sim"), {})
-        stopped = sim.get("stopped", []) if sim.get("online", False) else []
-        return {str(m) for m in stopped}
+    def status(self, tenant: str, plant: str, source: str) -> dict[str, Any] | None:
+        """The retained status ``source`` (a simulator, an edge) last reported under
+        ``v1/{tenant}/{plant}/status/{source}``; None if it never did or reported going offline."""
+        status = self.statuses.get(status_topic(tenant, plant, source))
+        return status if status is not None and status.get("online", False) else None
 
-    def faults(self, tenant: str, plant: str) -> dict[str, bool | None]:
-        """Applied fault states as the devices report them (None: not reported yet)."""
+    def edge_statuses(self, tenant: str, plant: str) -> list[dict[str, Any]]:
+        """The statuses of the plant's edges that are online (those reporting a buffer)."""
         prefix = f"v1/{tenant}/{plant}/status/"
-        sim = self.statuses.get(prefix + "factory-sim", {})
-        sim_faults = sim.get("faults", {}) if sim.get("online", False) else {}
-        edge_cut = [
-            s.get("uplink") == "cut"
+        return [
+            s
             for t, s in self.statuses.items()
             if t.startswith(prefix) and "buffer_depth" in s and s.get("online", True)
         ]
-        return {
-            "bearing_fault": sim_faults.get("bearing_fault"),
-            "energy_spike": sim_faults.get("energy_spike"),
-            "network_outage": any(edge_cut) if edge_cut else None,
-        }

@@ -1,4 +1,6 @@
-"""The cloud's services: ingest, queries and counters. Routes and the dashboard call these."""
+"""The cloud's services: ingest, queries and counters. Routes, the dashboard and the packs'
+cloud parts call these (a pack's own figures, such as the factory's KPIs, are built by the pack
+from :meth:`Store.aggregates <edgetwin.cloud.store.base.Store.aggregates>`)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edgetwin.cloud.edges import EdgeRegistry
@@ -113,32 +115,6 @@ class Services:
             ],
         }
 
-    async def kpis(self, tenant: str, plant: str, minutes: int) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        start_ms = int(now.timestamp() * 1000) - minutes * 60_000
-        aggs = await self.store.aggregates(tenant, plant, start_ms)
-        machines: dict[tuple[str, str], dict[str, Any]] = {}
-        for a in aggs:
-            m = machines.setdefault((a.line, a.machine), {"metrics": {}})
-            m["metrics"][a.metric] = a
-        plant_kpi = _kpi([a for m in machines.values() for a in m["metrics"].values()])
-        lines: dict[str, dict[str, Any]] = {}
-        for (line, machine), m in sorted(machines.items()):
-            entry = lines.setdefault(line, {"machines": {}, "_aggs": []})
-            entry["machines"][machine] = _kpi(list(m["metrics"].values()))
-            entry["_aggs"].extend(m["metrics"].values())
-        return {
-            "tenant": tenant,
-            "plant": plant,
-            "period_minutes": minutes,
-            **plant_kpi,
-            "timestamp": format_ts(now),
-            "lines": {
-                line: {**_kpi(v.pop("_aggs")), "machines": v["machines"]}
-                for line, v in lines.items()
-            },
-        }
-
     async def devices(self, tenant: str, plant: str | None) -> list[dict[str, Any]]:
         now_ms = time.time() * 1000
         out: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -169,23 +145,3 @@ class Services:
             dev["online"] = now_ms - dev.pop("_last_ms") < 10_000  # three missed 2 s cycles or more
             result.append(dev)
         return result
-
-
-def _kpi(aggs: Sequence[Any]) -> dict[str, Any]:
-    def avg(metric: str) -> float | None:
-        sel = [a for a in aggs if a.metric == metric]
-        n = sum(a.count for a in sel)
-        return round(sum(a.total for a in sel) / n, 3) if n else None
-
-    def total(metric: str) -> int:
-        return int(sum(a.total for a in aggs if a.metric == metric))
-
-    return {
-        "avg_temp": avg("temp"),
-        "avg_vibration_rms": avg("vibration_rms"),
-        "avg_energy_kw": avg("energy_kw"),
-        "total_good_count": total("good_count"),
-        "total_bad_count": total("bad_count"),
-        "fault_count": sum(a.faults for a in aggs),
-        "total_points": sum(a.count for a in aggs),
-    }

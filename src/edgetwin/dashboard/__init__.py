@@ -1,6 +1,12 @@
-"""The dashboard: NiceGUI pages served by the cloud app. No business logic: it calls services."""
+"""The dashboard: NiceGUI pages served by the cloud app. No business logic: it calls services.
+
+It imports no pack: :mod:`edgetwin.compose` gives :func:`mount` the enabled packs' pages, and the
+navigation is built from them.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
@@ -8,15 +14,34 @@ from edgetwin.cloud.plant_link import PlantLink
 from edgetwin.cloud.services import Services
 from edgetwin.core.settings import Settings
 from edgetwin.dashboard import context
+from edgetwin.dashboard.pages import PageSpec
 
 
-def mount(app: FastAPI, *, services: Services, link: PlantLink, settings: Settings) -> None:
-    """Attach the dashboard pages to ``app`` (at ``/``)."""
+def mount(
+    app: FastAPI,
+    *,
+    services: Services,
+    link: PlantLink,
+    settings: Settings,
+    pages: Sequence[PageSpec] = (),
+) -> None:
+    """Attach the dashboard to ``app``: the overview at ``/``, then ``pages`` in that order.
+
+    Raises:
+        ValueError: two pages share a path.
+    """
     from nicegui import ui
 
-    from edgetwin.dashboard import pages  # noqa: F401 - registers the pages
+    from edgetwin.dashboard.overview import OVERVIEW
 
-    context.bind(services=services, link=link, settings=settings)
+    every = (OVERVIEW, *pages)
+    paths = [p.path for p in every]
+    duplicates = sorted({p for p in paths if paths.count(p) > 1})
+    if duplicates:
+        raise ValueError(f"several dashboard pages at {', '.join(duplicates)}")
+    context.bind(services=services, link=link, settings=settings, pages=every)
+    for spec in every:
+        ui.page(spec.path)(spec.render)
     ui.run_with(
         app,
         title="edgetwin",
@@ -24,3 +49,6 @@ def mount(app: FastAPI, *, services: Services, link: PlantLink, settings: Settin
         show_welcome_message=False,
         reconnect_timeout=10.0,
     )
+
+
+__all__ = ["PageSpec", "mount"]

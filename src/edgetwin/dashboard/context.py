@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgetwin.cloud.plant_link import PlantLink
 from edgetwin.cloud.services import Services
 from edgetwin.core.settings import Settings
+from edgetwin.dashboard.pages import PageSpec
 
 
 @dataclass
@@ -14,14 +16,17 @@ class Context:
     services: Services
     link: PlantLink
     settings: Settings
+    pages: tuple[PageSpec, ...] = ()  # in the navigation's order
 
 
 _ctx: Context | None = None
 
 
-def bind(*, services: Services, link: PlantLink, settings: Settings) -> None:
+def bind(
+    *, services: Services, link: PlantLink, settings: Settings, pages: Sequence[PageSpec] = ()
+) -> None:
     global _ctx
-    _ctx = Context(services, link, settings)
+    _ctx = Context(services, link, settings, tuple(pages))
 
 
 def get() -> Context:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Final
 
 from nicegui import ui
 
 from edgetwin.dashboard import context, theme
-
-# (label, path) of each page; a pack with a page adds one line here.
-NAV: Final = (("Overview", "/"), ("Factory", "/factory"), ("Motor", "/motor"))
 
 
 @contextlib.contextmanager
@@ -24,7 +20,8 @@ def frame(active: str, title: str) -> Iterator[None]:
     """
     theme.apply()
     ui.page_title(f"{title} · edgetwin")
-    settings = context.get().settings
+    ctx = context.get()
+    settings = ctx.settings
     with (
         ui.header()
         .classes("items-center px-3 sm:px-6 py-2 gap-x-6 gap-y-1")
@@ -36,9 +33,9 @@ def frame(active: str, title: str) -> Iterator[None]:
                 f"color: {theme.TEXT}"
             )
         with ui.row().classes("items-center gap-1").props('data-testid="nav"'):
-            for label, path in NAV:
-                css = "et-nav et-nav-active" if path == active else "et-nav"
-                ui.link(label, path).classes(css)
+            for page in ctx.pages:  # as mounted: the overview, then the packs' pages
+                css = "et-nav et-nav-active" if page.path == active else "et-nav"
+                ui.link(page.label, page.path).classes(css)
         ui.space()
         with ui.row().classes("items-center gap-2 no-wrap"):
             ui.icon("factory", size="18px").style(f"color: {theme.MUTED}")

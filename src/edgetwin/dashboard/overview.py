@@ -12,6 +12,7 @@ from edgetwin.core.errors import EdgetwinError
 from edgetwin.dashboard import charts, context, fmt, theme
 from edgetwin.dashboard.cache import shared
 from edgetwin.dashboard.frame import frame
+from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import (
     UPLINK_COLORS,
     LiveIndicator,
@@ -128,7 +129,6 @@ def _recent(history: Iterable[tuple[float, float]], since: float) -> list[charts
     return [(t * 1000, v) for t, v in history if t >= since]
 
 
-@ui.page("/")
 async def overview() -> None:
     ctx = context.get()
     tenant, plant = ctx.settings.tenant, ctx.settings.plant
@@ -233,3 +233,6 @@ async def overview() -> None:
 
     await refresh()
     ui.timer(REFRESH_S, refresh)
+
+
+OVERVIEW: Final = PageSpec("/", "Overview", overview)

@@ -1,4 +1,4 @@
-"""``GET /api/v1/kpis`` and ``GET /api/v1/series``."""
+"""``GET /api/v1/series``."""
 
 from __future__ import annotations
 
@@ -20,20 +20,6 @@ MAX_BUCKETS = 20_000
 def _check_tenant(caller: CallerDep, tenant: str) -> None:
     if not caller.may_see(tenant):
         raise HTTPException(404, "no such tenant")
-
-
-@router.get(
-    "/kpis", summary="Plant KPIs over the last N minutes, with a breakdown per line and machine"
-)
-async def kpis(
-    services: ServicesDep,
-    caller: CallerDep,
-    tenant: Name = "acme",
-    plant: Name = "plant-01",
-    minutes: Annotated[int, Query(ge=1, le=1440)] = 5,
-) -> dict[str, Any]:
-    _check_tenant(caller, tenant)
-    return await services.kpis(tenant, plant, minutes)
 
 
 @router.get(

@@ -1,7 +1,5 @@
 """The smart factory: 3 lines x 3 machines, 6 metrics each every 2 s, with fault injection."""
 
-from pathlib import Path
-
 from edgetwin.packs import Pack
 from edgetwin.packs.factory.device_types import DEVICE_TYPES
 from edgetwin.packs.factory.sim import simulate
@@ -11,5 +9,6 @@ PACK = Pack(
     title="Smart factory",
     simulate=simulate,
     device_types=DEVICE_TYPES,
-    pipeline=Path(__file__).with_name("pipeline.toml"),
+    cloud="edgetwin.packs.factory.cloud:cloud_part",
+    pages="edgetwin.packs.factory.page:pages",
 )

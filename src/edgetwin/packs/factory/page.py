@@ -20,6 +20,7 @@ from edgetwin.core.topics import command_topic
 from edgetwin.dashboard import charts, context, fmt, theme
 from edgetwin.dashboard.cache import shared
 from edgetwin.dashboard.frame import frame
+from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import (
     LiveIndicator,
     ReportedSwitch,
@@ -28,6 +29,7 @@ from edgetwin.dashboard.widgets import (
     page_subscription,
     section,
 )
+from edgetwin.packs.factory.cloud import LineKpi, fault_states, kpis, stopped_machines
 from edgetwin.packs.factory.model import (
     CYCLE_S,
     FAULT_COMMANDS,
@@ -178,14 +180,14 @@ class LinePanel:
                     for m in machines
                 }
 
-    def set_kpi(self, kpi: dict[str, Any] | None) -> None:
+    def set_kpi(self, kpi: LineKpi | None) -> None:
         if not kpi:
             self.summary.set_text("no data in the last 5 min")
             return
         self.summary.set_text(
-            f"avg {fmt.decimal(kpi['avg_temp'])} °C · {fmt.decimal(kpi['avg_vibration_rms'], 2)} mm/s"
-            f" · {fmt.decimal(kpi['avg_energy_kw'])} kW · good {fmt.integer(kpi['total_good_count'])}"
-            f" · bad {fmt.integer(kpi['total_bad_count'])} · faults {fmt.integer(kpi['fault_count'])}"
+            f"avg {fmt.decimal(kpi.avg_temp)} °C · {fmt.decimal(kpi.avg_vibration_rms, 2)} mm/s"
+            f" · {fmt.decimal(kpi.avg_energy_kw)} kW · good {fmt.integer(kpi.total_good_count)}"
+            f" · bad {fmt.integer(kpi.total_bad_count)} · faults {fmt.integer(kpi.fault_count)}"
         )
 
 
@@ -203,7 +205,6 @@ def _points(series: dict[str, Any]) -> list[charts.Point]:
     return out
 
 
-@ui.page("/factory")
 async def factory_page() -> None:
     ctx = context.get()
     tenant, plant = ctx.settings.tenant, ctx.settings.plant
@@ -260,10 +261,10 @@ async def factory_page() -> None:
     panels = {(line, m): panel for line, lp in lines.items() for m, panel in lp.machines.items()}
 
     def refresh_faults() -> None:
-        for cmd, state in ctx.link.faults(tenant, plant).items():
+        for cmd, state in fault_states(ctx.link, tenant, plant).items():
             if cmd in switches:
                 switches[cmd].update(state)
-        stopped = ctx.link.stopped_machines(tenant, plant)
+        stopped = stopped_machines(ctx.link, tenant, plant)
         for (line, machine), panel in panels.items():
             panel.set_stopped(f"{line}/{machine}" in stopped)
 
@@ -284,7 +285,7 @@ async def factory_page() -> None:
             kpi = await shared.get(
                 ("kpis", tenant, plant, KPI_MINUTES),
                 1.0,
-                lambda: ctx.services.kpis(tenant, plant, KPI_MINUTES),
+                lambda: kpis(ctx.services.store, tenant, plant, KPI_MINUTES),
             )
             devices = await shared.get(
                 ("devices", tenant, plant), 1.0, lambda: ctx.services.devices(tenant, plant)
@@ -292,17 +293,17 @@ async def factory_page() -> None:
         except EdgetwinError as exc:
             live.failed(str(exc))
             return
-        avg_temp.set(fmt.decimal(kpi["avg_temp"]))
-        avg_vib.set(fmt.decimal(kpi["avg_vibration_rms"], 2))
-        avg_energy.set(fmt.decimal(kpi["avg_energy_kw"]))
-        good.set(fmt.integer(kpi["total_good_count"]))
-        made = kpi["total_good_count"] + kpi["total_bad_count"]
-        scrap = f"{100 * kpi['total_bad_count'] / made:.1f} % scrap" if made else ""
-        bad.set(fmt.integer(kpi["total_bad_count"]), scrap)
-        faults.set(fmt.integer(kpi["fault_count"]), "machine cycles in FAULT")
-        points.set(fmt.integer(kpi["total_points"]), "readings stored")
+        avg_temp.set(fmt.decimal(kpi.avg_temp))
+        avg_vib.set(fmt.decimal(kpi.avg_vibration_rms, 2))
+        avg_energy.set(fmt.decimal(kpi.avg_energy_kw))
+        good.set(fmt.integer(kpi.total_good_count))
+        made = kpi.total_good_count + kpi.total_bad_count
+        scrap = f"{100 * kpi.total_bad_count / made:.1f} % scrap" if made else ""
+        bad.set(fmt.integer(kpi.total_bad_count), scrap)
+        faults.set(fmt.integer(kpi.fault_count), "machine cycles in FAULT")
+        points.set(fmt.integer(kpi.total_points), "readings stored")
         for line, panel in lines.items():
-            panel.set_kpi(kpi["lines"].get(line))
+            panel.set_kpi(kpi.lines.get(line))
         by_machine = {(d["line"], d["machine"]): d for d in devices}
         for key, machine_panel in panels.items():
             machine_panel.set_device(by_machine.get(key))
@@ -345,3 +346,8 @@ async def factory_page() -> None:
     ui.timer(0.2, drain_commands)
     ui.timer(REFRESH_S, refresh)
     ui.timer(CHART_REFRESH_S, refresh_charts)
+
+
+def pages() -> list[PageSpec]:
+    """The factory's dashboard pages (``Pack.pages``)."""
+    return [PageSpec("/factory", "Factory", factory_page)]

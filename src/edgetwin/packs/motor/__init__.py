@@ -13,4 +13,5 @@ PACK = Pack(
     simulate=simulate,
     device_types=DEVICE_TYPES,
     pipeline=Path(__file__).with_name("pipeline.toml"),
+    pages="edgetwin.packs.motor.page:pages",
 )

@@ -25,9 +25,11 @@ from edgetwin.core.errors import EdgetwinError
 from edgetwin.core.topics import command_topic, reading_topic
 from edgetwin.dashboard import charts, context, theme
 from edgetwin.dashboard.frame import frame
+from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import StatCard, StatusBadge, card, page_subscription, section
 from edgetwin.packs.motor.device import DEVICE_ID
 
+DEFAULT_LINE: Final = "line-m"  # the line of the motor pack's pipeline snippet
 HISTORY_S: Final = 120
 WARM_C: Final = 40.0
 HOT_C: Final = 50.0
@@ -73,13 +75,23 @@ def build_motor(scene: ui.scene) -> tuple[Any, Any]:
     return group, housing
 
 
-@ui.page("/motor")
+async def motor_line(services: Any, tenant: str, plant: str, machine: str) -> str:
+    """The line the motor's readings arrive on (the edge's pipeline says which), or
+    :data:`DEFAULT_LINE` before it has sent any."""
+    with contextlib.suppress(EdgetwinError):
+        for device in await services.devices(tenant, plant):
+            if device["machine"] == machine:
+                return str(device["line"])
+    return DEFAULT_LINE
+
+
 async def motor_page() -> None:
     ctx = context.get()
     hub, commands_ = dashboard_services()
     commands: CommandService = commands_
     s = ctx.settings
-    line, machine = s.motor_line, DEVICE_ID.lower()
+    machine = DEVICE_ID.lower()
+    line = await motor_line(ctx.services, s.tenant, s.plant, machine)
     target = Target(s.tenant, s.plant, line, machine)
     state: dict[str, Any] = {"temperature": None, "vibration": 0.0, "cmd": None}
     series: dict[str, deque[tuple[float, float]]] = {
@@ -237,3 +249,8 @@ async def backfill(
             for b in found["points"]:
                 ts = datetime.fromisoformat(b["bucket"].replace("Z", "+00:00")).timestamp()
                 points.append((ts * 1000, b["avg"]))
+
+
+def pages() -> list[PageSpec]:
+    """The motor's dashboard pages (``Pack.pages``)."""
+    return [PageSpec("/motor", "Motor", motor_page)]
