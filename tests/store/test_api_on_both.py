@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from edgetwin.cloud.app import create_app
+from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
 from edgetwin.packs.factory.model import Faults
 from tests.store.conftest import KINDS, store_url
@@ -22,7 +22,7 @@ def _client(url: str, tmp_path: Path) -> TestClient:
     settings = load_settings(
         data_dir=tmp_path, db=url, mqtt_url="mqtt://127.0.0.1:1", max_request_bytes=64 * 1024
     )
-    return TestClient(create_app(settings, dashboard=False))
+    return TestClient(build_app(settings, dashboard=False))
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from edgetwin.cloud.app import create_app
 from edgetwin.cloud.store.base import IngestResult
 from edgetwin.cloud.store.pg_partitions import Retention, maintain, partition_days, partition_name
 from edgetwin.cloud.store.pg_queries import series_query
 from edgetwin.cloud.store.pg_schema import LOCK_CLASS, LOCK_MAINTAIN, migrate, newest_version
 from edgetwin.cloud.store.postgres import PgOptions, PostgresStore
 from edgetwin.cloud.store.rollups import cover, usable_rollups
+from edgetwin.compose import build_app
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.settings import load_settings
 from tests.store.data import TEMP, chunks, expected_series, factory, now_ms, now_s, reading
@@ -244,7 +244,7 @@ def test_database_outage_answers_503_and_recovers_by_itself(
     settings = load_settings(data_dir=tmp_path, db=own_pg.url, mqtt_url="mqtt://127.0.0.1:1")
     first = [p.to_wire() for p in factory(now_s(), 1)]
     second = [p.to_wire() for p in factory(now_s() + timedelta(seconds=2), 2)]
-    with TestClient(create_app(settings, dashboard=False)) as client:
+    with TestClient(build_app(settings, dashboard=False)) as client:
         assert client.post("/api/v1/ingest", json=first).json() == {"accepted": 54, "duplicate": 0}
         own_pg.stop()
         started_at = time.monotonic()

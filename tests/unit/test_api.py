@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edgetwin.cloud.app import create_app
+from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
+from edgetwin.packs import load_pack
+from edgetwin.packs.factory.device_types import DEVICE_TYPES
 from edgetwin.packs.factory.model import Faults, cycle
 
 
@@ -21,7 +25,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(
         data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1", max_request_bytes=64 * 1024
     )
-    with TestClient(create_app(settings, dashboard=False)) as c:
+    with TestClient(build_app(settings, dashboard=False)) as c:
         yield c
 
 
@@ -205,3 +209,78 @@ def test_edge_history_keeps_a_sample_per_second_under_frequent_reports() -> None
         state.record(1000.0 + i * 0.1)
     assert len(state.history) == 5
     assert [d for _t, d in state.history] == [9, 19, 29, 39, 49]
+
+
+def test_kpis_count_faults_as_the_factory_declares_them(client: TestClient) -> None:
+    """The fault count is what the factory's device type calls a fault (``state`` FAULT)."""
+    now = _now()
+    bearing = Faults(bearing_fault=True)
+    cycles = [
+        p.to_wire()
+        for i in range(5)
+        for p in cycle(
+            now - timedelta(seconds=2 * i), bearing, random.Random(i), "acme", "plant-01"
+        )
+    ]
+    client.post("/api/v1/ingest", json=cycles)
+    machine = DEVICE_TYPES[0]
+    state = next(m for m in machine.metrics if m.fault_states)
+    faulty = sum(
+        1 for r in cycles if r["metric"] == state.name and r["value"] in state.fault_states
+    )
+    assert faulty > 0
+    assert client.get("/api/v1/kpis").json()["fault_count"] == faulty
+
+
+def test_fault_states_are_unknown_until_reported(client: TestClient) -> None:
+    assert client.get("/api/v1/faults").json() == {
+        "tenant": "acme",
+        "plant": "plant-01",
+        "faults": {"bearing_fault": None, "energy_spike": None, "network_outage": None},
+    }
+
+
+def test_device_types_of_the_enabled_packs(client: TestClient) -> None:
+    types = client.get("/api/v1/device-types").json()
+    want = [
+        t.public() for t in (*load_pack("factory").device_types, *load_pack("motor").device_types)
+    ]
+    assert types == want
+    machine = client.get("/api/v1/device-types/factory.machine").json()
+    assert machine == DEVICE_TYPES[0].public()
+    state = next(m for m in machine["metrics"] if m["name"] == "state")
+    assert (state["states"], state["fault_states"]) == (
+        {"0": "RUN", "1": "STOP", "2": "FAULT"},
+        [2],
+    )
+    missing = client.get("/api/v1/device-types/nope.nothing")
+    assert missing.status_code == 404
+    assert "nope.nothing" in missing.json()["detail"]
+
+
+def test_openapi_describes_the_pack_and_device_type_responses(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+
+    def response_of(path: str, method: str = "get") -> str:
+        content = schema["paths"][path][method]["responses"]["200"]["content"]
+        return json.dumps(content["application/json"]["schema"])
+
+    assert "DeviceTypePublic" in response_of("/api/v1/device-types")
+    assert "DeviceTypePublic" in response_of("/api/v1/device-types/{name}")
+    assert "PlantKpis" in response_of("/api/v1/kpis")
+    assert "FaultStates" in response_of("/api/v1/faults")
+    assert "FaultSent" in response_of("/api/v1/faults/{cmd}", "post")
+    metric = schema["components"]["schemas"]["MetricPublic"]
+    assert {"unit", "kind", "states", "fault_states"} <= set(metric["properties"])
+
+
+def test_only_the_enabled_packs_contribute(tmp_path: Path) -> None:
+    """With the motor alone there is no factory KPI route; the cloud alone serves no pack."""
+    settings = load_settings(data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1", packs=["motor"])
+    with TestClient(build_app(settings, dashboard=False)) as c:
+        assert c.get("/api/v1/kpis").status_code == 404
+        names = [t["name"] for t in c.get("/api/v1/device-types").json()]
+        assert names == [t.name for t in load_pack("motor").device_types]
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/v1/device-types").json() == []
+        assert c.get("/api/v1/faults").status_code == 404
