@@ -299,6 +299,12 @@ def sim(
     data_dir: DataDir = None,
     mqtt_url: MqttUrl = None,
     mqtt_port: MqttPort = None,
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.001, help="run the simulated clock N times faster")
+    ] = 1.0,
+    slow_writes: Annotated[
+        bool, typer.Option("--slow-writes", help="files written slowly, in pieces (cmm)")
+    ] = False,
 ) -> None:
     """Run one pack's simulated devices."""
     from edgetwin.packs import load_pack
@@ -310,8 +316,17 @@ def sim(
     except KeyError as exc:
         typer.secho(f"error: {exc.args[0]}", fg="red", err=True)
         raise typer.Exit(2) from exc
+    # Options a pack's simulator takes (``--speed``, ``--slow-writes``) only when given.
+    options: dict[str, Any] = {"speed": speed} if speed != 1.0 else {}
+    if slow_writes:
+        options["slow_writes"] = True
+    try:
+        run = chosen.simulate(settings, **options)
+    except TypeError as exc:
+        typer.secho(f"error: {pack} takes no such option ({exc})", fg="red", err=True)
+        raise typer.Exit(2) from exc
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(chosen.simulate(settings))
+        asyncio.run(run)
 
 
 @app.command()

@@ -143,7 +143,30 @@ async def serial_case(tmp_path: Path) -> None:
     os.close(slave)
 
 
-CASES: dict[str, Callable[[Path], Awaitable[None]]] = {"mqtt": mqtt_case, "serial": serial_case}
+async def dropfolder_case(tmp_path: Path) -> None:
+    """Files delivered and not acknowledged (the edge died) come again with the same ids."""
+    from edgetwin.edge.sources.dropfolder import DropFolderSource
+    from edgetwin.packs.cmm import sim
+    from tests.integration.cmm_pump import config
+
+    ctx = _ctx(tmp_path, "acme")
+    inbox = tmp_path / "inbox"
+    await sim.run(inbox, speed=1e9, count=4, seed=5)
+    with SqliteBuffer(tmp_path / "b.db") as buf:
+        async with DropFolderSource("cmm", config(inbox, settle_s=0.1), ctx) as first:
+            await _collect(first, buf, ctx, lambda: buf.depth >= 6, ack=False)
+        assert len(list(inbox.glob("*.csv"))) == 4  # nothing moved before its ack
+        async with DropFolderSource("cmm", config(inbox, settle_s=0.1), ctx) as second:
+            await _collect(second, buf, ctx, lambda: not any(inbox.glob("*.csv")))
+        assert buf.depth == 4 * 3
+        assert buf.totals["accepted"] == 4 * 3
+
+
+CASES: dict[str, Callable[[Path], Awaitable[None]]] = {
+    "dropfolder": dropfolder_case,
+    "mqtt": mqtt_case,
+    "serial": serial_case,
+}
 
 
 def test_every_registered_source_has_a_conformance_case() -> None:
