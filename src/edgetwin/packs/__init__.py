@@ -51,6 +51,7 @@ class Pack:
 
 # name -> module exposing ``PACK``; one line per pack.
 REGISTRY: dict[str, str] = {
+    "cmm": "edgetwin.packs.cmm",
     "factory": "edgetwin.packs.factory",
     "motor": "edgetwin.packs.motor",
 }
