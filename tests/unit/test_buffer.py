@@ -5,6 +5,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from edgetwin.core.point import parse_point
 from edgetwin.edge.buffer import ROW_OVERHEAD, BufferLimits, SqliteBuffer
 from edgetwin.packs.factory.model import Faults, cycle
@@ -242,3 +244,28 @@ def test_eviction_is_counted_for_each_sink_that_lost_the_readings(tmp_path: Path
         assert (slow.depth + lost, cloud.depth) == (1080, 0)
         recount = buf.db.execute("SELECT count(*) FROM outbox WHERE sink = ?", (slow.sink_id,))
         assert recount.fetchone()[0] == slow.depth
+
+
+@pytest.mark.parametrize("sinks", [("cloud",), ("cloud", "mes")])
+def test_a_reading_dropped_in_flight_but_delivered_is_not_counted_lost(
+    tmp_path: Path, sinks: tuple[str, ...]
+) -> None:
+    points = _points(6)
+    size = sum(len(p.to_json()) + 36 + ROW_OVERHEAD for p in points[:54])
+    limits = BufferLimits(max_bytes=size * 3, policy="drop_oldest")
+    with SqliteBuffer(tmp_path / "b.db", limits=limits, sinks=sinks) as buf:
+        cloud = buf.outbox("cloud")
+        buf.put(points[:108])
+        in_flight = cloud.after(0, 60)  # the forwarder has sent these
+        buf.put(points[108:])  # the policy evicts the oldest, some of them in flight
+        evicted = buf.dropped["evicted_oldest"]
+        assert evicted > 60
+        cloud.ack(in_flight)  # ... and the cloud confirms them all the same
+        assert buf.sink_dropped("cloud") == {"evicted_oldest": evicted - 60}
+        if len(sinks) == 1:
+            assert buf.dropped == {"evicted_oldest": evicted - 60}
+        else:  # the MES never got them: for the buffer they are still dropped
+            assert buf.dropped == {"evicted_oldest": evicted}
+            assert buf.sink_dropped("mes") == {"evicted_oldest": evicted}
+    with SqliteBuffer(tmp_path / "b.db", limits=limits, sinks=sinks) as buf:
+        assert buf.sink_dropped("cloud") == {"evicted_oldest": evicted - 60}  # durable

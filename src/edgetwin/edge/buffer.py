@@ -35,7 +35,7 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +147,9 @@ class SqliteBuffer:
         self._outboxes: dict[str, Outbox] = {}
         self._sinks_dirty = False  # set when drops changed outboxes behind the counters
         self._implicit = len(self.sinks) == 1  # one sink: the readings table is its outbox
+        # Seq ranges the policy dropped lately, with the reason: a reading dropped while a sink
+        # had it in flight may still be delivered, and is then no longer counted as dropped.
+        self._drop_ranges: deque[tuple[int, int, str]] = deque(maxlen=256)
 
     # -- lifecycle --
     def open(self) -> SqliteBuffer:
@@ -325,16 +328,18 @@ class SqliteBuffer:
     def _evict(self, db: sqlite3.Connection, excess: int) -> int:
         """Delete the oldest readings until ``excess`` bytes are freed; returns how many."""
         freed = evicted = 0
-        last_seq = None
+        first_seq = last_seq = None
         for seq, size in db.execute(
             "SELECT seq, length(payload) + length(id) FROM readings ORDER BY seq"
         ):
             freed += size + ROW_OVERHEAD
             evicted += 1
+            first_seq = seq if first_seq is None else first_seq
             last_seq = seq
             if freed >= excess:
                 break
-        if last_seq is not None:
+        if first_seq is not None and last_seq is not None:
+            self._drop_ranges.append((first_seq, last_seq, "evicted_oldest"))
             self._release(db, "seq <= ?", (last_seq,), "evicted_oldest")
             db.execute("DELETE FROM readings WHERE seq <= ?", (last_seq,))
             self._rows -= evicted
@@ -467,6 +472,7 @@ class SqliteBuffer:
                 (orjson.dumps([o[0] for o in old]).decode(),), "expired",
             )  # fmt: skip
             db.executemany("DELETE FROM readings WHERE seq = ?", old)
+            self._drop_ranges.append((old[0][0], old[-1][0], "expired"))
             self._count_dropped(db, Counter({"expired": len(old)}))
             db.execute("COMMIT")
             total += len(old)
@@ -562,6 +568,43 @@ class SqliteBuffer:
         if box is None:
             box = self._outboxes[sink] = Outbox(self, sink, self._sink_ids[sink])
         return box
+
+    def _dropped_among(self, rows: Sequence[Row]) -> list[int]:
+        """The seqs of ``rows`` that fall in a range the policy dropped (usually none: cheap)."""
+        if not self._drop_ranges:
+            return []
+        top = max(hi for _lo, hi, _r in self._drop_ranges)
+        return [
+            r.seq
+            for r in rows
+            if r.seq <= top and any(lo <= r.seq <= hi for lo, hi, _r in self._drop_ranges)
+        ]
+
+    def _delivered_after_drop(self, sink: str, seqs: Sequence[int]) -> None:
+        """``sink`` delivered readings the policy had dropped while they were in flight: they
+        are not lost, so they leave the drop counts (with one sink, the buffer's too)."""
+        by_reason: Counter[str] = Counter()
+        for seq in seqs:
+            for lo, hi, reason in self._drop_ranges:
+                if lo <= seq <= hi:
+                    by_reason[reason] += 1
+                    break
+        if not by_reason:
+            return
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for reason, n in by_reason.items():
+                self._count_sink_dropped(db, sink, reason, -n)
+                if self._implicit:
+                    self._count_dropped(db, Counter({reason: -n}))
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+        log.info(
+            "%s delivered %d reading(s) dropped while in flight", sink, sum(by_reason.values())
+        )
 
     def _after_ack(self, sink: str, rows: Sequence[Row], mine: int, freed: int) -> None:
         """Update the counts after ``sink`` acknowledged ``rows`` (``mine`` of them were still

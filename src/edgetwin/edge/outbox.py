@@ -42,6 +42,8 @@ class _Log(Protocol):
     def sink_depth(self, sink: str) -> int: ...
     def _delete_unreferenced(self, db: sqlite3.Connection, where: str, *args: object) -> int: ...
     def _after_ack(self, sink: str, rows: Sequence[Row], mine: int, freed: int) -> None: ...
+    def _dropped_among(self, rows: Sequence[Row]) -> list[int]: ...
+    def _delivered_after_drop(self, sink: str, seqs: Sequence[int]) -> None: ...
     def _resync(self) -> None: ...
 
 
@@ -92,8 +94,13 @@ class Outbox:
         db = buf.db
         # One set-based statement each, not one per row: a third of the cost per reading.
         seqs = orjson.dumps([r.seq for r in rows]).decode()
+        suspects = buf._dropped_among(rows)
         db.execute("BEGIN IMMEDIATE")
         try:
+            gone: list[int] = []
+            if suspects:  # rows the policy may have dropped while they were in flight
+                held = self._held(db, suspects)
+                gone = [seq for seq in suspects if seq not in held]
             if buf.single_sink:
                 freed = buf._delete_unreferenced(
                     db, "seq IN (SELECT value FROM json_each(?))", seqs
@@ -118,6 +125,22 @@ class Outbox:
             _rollback(db)
             raise
         buf._after_ack(self.name, rows, mine, freed)
+        if gone:
+            buf._delivered_after_drop(self.name, gone)
+
+    def _held(self, db: sqlite3.Connection, seqs: list[int]) -> set[int]:
+        """Which of ``seqs`` are still in this outbox."""
+        args = orjson.dumps(seqs).decode()
+        if self.buffer.single_sink:
+            cur = db.execute(
+                "SELECT seq FROM readings WHERE seq IN (SELECT value FROM json_each(?))", (args,)
+            )
+        else:
+            cur = db.execute(
+                "SELECT seq FROM outbox WHERE sink = ? AND seq IN (SELECT value FROM json_each(?))",
+                (self.sink_id, args),
+            )
+        return {int(r[0]) for r in cur}
 
     def dead_letter(self, rows: Sequence[tuple[Row, str]], now_ms: int) -> None:
         """Set aside readings this sink's target refused as malformed, with the reason, so they
