@@ -306,13 +306,13 @@ def sim(
         bool, typer.Option("--slow-writes", help="files written slowly, in pieces (cmm)")
     ] = False,
 ) -> None:
-    """Run one pack's simulated devices."""
-    from edgetwin.packs import load_pack
+    """Run one pack's simulated devices (or a part a pack adds, e.g. ``mes``)."""
+    from edgetwin.packs import find_simulator
 
     settings = _settings(data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port)
     _logging(settings)
     try:
-        chosen = load_pack(pack)
+        simulate = find_simulator(pack)
     except KeyError as exc:
         typer.secho(f"error: {exc.args[0]}", fg="red", err=True)
         raise typer.Exit(2) from exc
@@ -321,7 +321,7 @@ def sim(
     if slow_writes:
         options["slow_writes"] = True
     try:
-        run = chosen.simulate(settings, **options)
+        run = simulate(settings, **options)
     except TypeError as exc:
         typer.secho(f"error: {pack} takes no such option ({exc})", fg="red", err=True)
         raise typer.Exit(2) from exc

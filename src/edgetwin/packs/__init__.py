@@ -37,6 +37,8 @@ class Pack:
         plugins: ``module:function`` that registers the pack's own edge plugins (sources,
             processors, sinks) with :func:`edgetwin.edge.registry.register`; called by the
             edge before it reads its pipeline, so the pack's snippet can use them.
+        simulators: further simulated parts, ``(name, "module:function")``, run by
+            ``edgetwin sim NAME`` like ``simulate`` (the cmm pack's mock MES: ``mes``).
     """
 
     name: str
@@ -47,6 +49,7 @@ class Pack:
     cloud: str | None = None
     pages: str | None = None
     plugins: str | None = None
+    simulators: tuple[tuple[str, str], ...] = ()
 
 
 # name -> module exposing ``PACK``; one line per pack.
@@ -68,6 +71,22 @@ def load_pack(name: str) -> Pack:
         raise KeyError(f"unknown pack {name!r}; known packs: {known}")
     pack: Pack = importlib.import_module(REGISTRY[name]).PACK
     return pack
+
+
+def find_simulator(name: str) -> Callable[..., Coroutine[Any, Any, None]]:
+    """The simulator ``edgetwin sim NAME`` runs: a pack's, or one a pack adds (``simulators``).
+
+    Raises:
+        KeyError: no pack and no simulator of that name; the message lists them.
+    """
+    if name in REGISTRY:
+        return load_pack(name).simulate
+    extra = {n: ref for pack in REGISTRY for n, ref in load_pack(pack).simulators}
+    if name not in extra:
+        known = ", ".join(sorted({*REGISTRY, *extra}))
+        raise KeyError(f"unknown simulator {name!r}; known: {known}")
+    found: Callable[..., Coroutine[Any, Any, None]] = load_entry(extra[name])
+    return found
 
 
 def register_plugins(names: list[str] | None = None) -> None:

@@ -13,4 +13,5 @@ PACK = Pack(
     device_types=DEVICE_TYPES,
     pipeline=Path(__file__).with_name("pipeline.toml"),
     plugins="edgetwin.packs.cmm.plugins:register_plugins",
+    simulators=(("mes", "edgetwin.packs.cmm.mes_sim:simulate"),),
 )
