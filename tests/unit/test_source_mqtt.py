@@ -77,3 +77,26 @@ def test_a_valid_reading_of_another_plant_is_refused_on_the_fast_path() -> None:
     rows = intake.batch(_msg(BATCH, orjson.dumps(items)))
     assert [str(r[0].id) for r in rows] == [str(p.id) for i, p in enumerate(points) if i != 7]
     assert intake.rejected == {"topic_mismatch": 1}
+
+
+def test_names_that_look_like_reserved_words_route_by_the_topic_shape() -> None:
+    from edgetwin.edge.sources.mqtt import topic_kind
+
+    assert topic_kind("v1/acme/plant-01/batch/gw-7") == "batch"
+    assert topic_kind("v1/acme/plant-01/batch/oven-1/temp") == "reading"  # a line called batch
+    assert topic_kind("v1/acme/plant-01/status/oven-1/temp") == "reading"  # a line called status
+    assert topic_kind("v1/acme/plant-01/line-1/m-1/cmd") == "command"
+    assert topic_kind("v1/acme/plant-01/line-1/m-1/cmd/reply") == "reply"
+    assert topic_kind("v1/acme/plant-01/line-1/cmd/temp") == "reading"  # a machine called cmd
+
+
+def test_a_reading_on_a_line_called_batch_is_kept_and_a_metric_called_cmd_is_counted() -> None:
+    point = _points(1)[0].model_copy(update={"line": "batch"})
+    intake = _intake()
+    topic = f"v1/acme/plant-01/batch/{point.machine}/{point.metric}"
+    assert intake.reading(_msg(topic, point.to_json())) == (point, point.to_json())
+    reading_named_cmd = point.model_copy(update={"metric": "cmd"})
+    intake.command_topic(_msg(f"v1/acme/plant-01/batch/{point.machine}/cmd",
+                              reading_named_cmd.to_json()))  # fmt: skip
+    intake.command_topic(_msg("v1/acme/plant-01/l/m/cmd", b'{"id": "c1", "name": "PING"}'))
+    assert intake.rejected == {"reserved_name": 1}  # the command itself is no reject

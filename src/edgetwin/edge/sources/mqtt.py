@@ -133,18 +133,21 @@ class MqttSource:
                     break
             rows: list[Row] = []
             for msg in batch:
-                topic = msg.topic
-                if topic.endswith("/cmd"):  # a device command: the control link's business
-                    continue
-                if topic.endswith("/cmd/reply"):
+                kind = topic_kind(msg.topic)
+                if kind == "reply":
                     self._reply(msg)
-                elif topic.startswith(self._batch_prefix):
+                elif kind == "command":
+                    self.intake.command_topic(msg)  # the control link's business
+                elif kind == "batch":
                     rows.extend(self.intake.batch(msg))
                 else:
                     row = self.intake.reading(msg)
                     if row is not None:
                         rows.append(row)
             self.received += len(rows)
+            if not rows:
+                client.ack(batch)  # nothing to buffer: done with them now
+                continue
             yield Delivery(
                 points=[r[0] for r in rows],
                 raw=[r[1] for r in rows],
@@ -188,6 +191,23 @@ class MqttSource:
         }
 
 
+def topic_kind(topic: str) -> str:
+    """What a message of the plant's namespace is, by its topic's shape (not by a word in it):
+    ``batch`` (``v1/t/p/batch/{source}``, 5 segments), ``command`` (``v1/t/p/l/m/cmd``),
+    ``reply`` (``v1/t/p/l/m/cmd/reply``), otherwise ``reading``. So a line may be called
+    ``batch`` or ``status``; a *metric* may not be called ``cmd`` (reserved: its topic is a
+    device command's)."""
+    parts = topic.split("/")
+    n = len(parts)
+    if n == 5 and parts[3] == "batch":
+        return "batch"
+    if n == 6 and parts[5] == "cmd":
+        return "command"
+    if n == 7 and parts[5] == "cmd" and parts[6] == "reply":
+        return "reply"
+    return "reading"
+
+
 class Intake:
     """MQTT messages to readings, each bad message counted by reason."""
 
@@ -216,6 +236,16 @@ class Intake:
             self.reject("topic_mismatch", f"payload names {point.series_key}, topic {msg.topic}")
             return None
         return (point, bytes(msg.payload))
+
+    def command_topic(self, msg: paho.MQTTMessage) -> None:
+        """A message on a device command topic: the control link handles commands; a reading
+        published there (a metric called ``cmd``) is refused, counted as ``reserved_name``."""
+        try:
+            body = orjson.loads(msg.payload)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(body, dict) and "metric" in body and "value" in body:
+            self.reject("reserved_name", f"{msg.topic}: 'cmd' is reserved and cannot be a metric")
 
     def batch(self, msg: paho.MQTTMessage) -> list[Row]:
         """A JSON array of the plant's own readings in one message."""
