@@ -112,6 +112,36 @@ def test_stock_client_may_publish_anonymously_on_loopback(broker: Broker) -> Non
     assert collector.payloads == [b'{"cmd":"bearing_fault","value":true}']
 
 
+def test_an_anonymous_client_cannot_take_an_edgetwin_client_id(broker: Broker) -> None:
+    """A stock client on loopback claiming the edge's id would end the edge's persistent
+    session (and the readings queued in it): refused, while the edge's own login is admitted."""
+    edge_id = "edgetwin-edge-acme-plant-01-edge-01"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=edge_id)
+    codes: list[object] = []
+    got = threading.Event()
+
+    def on_connect(_c: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        codes.append(reason)
+        got.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    assert got.wait(10)
+    client.loop_stop()
+    assert codes[0].is_failure  # type: ignore[attr-defined]
+    own = make_client(broker.target, "edgetwin-edge-acme-plant-01-edge-01")  # with credentials
+    admitted: list[object] = []
+    done = threading.Event()
+    own.on_connect = lambda _c, _u, _f, reason, _p: (admitted.append(reason), done.set())
+    own.connect(broker.target.host, broker.target.port)
+    own.loop_start()
+    assert done.wait(10)
+    own.disconnect()
+    own.loop_stop()
+    assert not admitted[0].is_failure  # type: ignore[attr-defined]
+
+
 def test_wrong_password_is_refused(broker: Broker) -> None:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
     client.username_pw_set("edgetwin", "wrong")

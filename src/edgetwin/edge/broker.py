@@ -56,6 +56,9 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
+RESERVED_CLIENT_PREFIX = "edgetwin-"
+
+
 class EdgetwinAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     """Password check for named clients; anonymous access from loopback only."""
 
@@ -78,6 +81,16 @@ class EdgetwinAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
             if not ok:
                 log.warning("refused client %s: wrong username or password", session.client_id)
             return ok
+        if str(session.client_id or "").startswith(RESERVED_CLIENT_PREFIX):
+            # An anonymous client taking an edgetwin client id would kick the edge off and end
+            # its persistent session, and with it the readings queued for it.
+            log.warning(
+                "refused anonymous client %s: client ids starting %r belong to edgetwin's own"
+                " parts, which log in",
+                session.client_id,
+                RESERVED_CLIENT_PREFIX,
+            )
+            return False
         if config.allow_loopback_anonymous and _is_loopback(session.remote_address):
             session.is_anonymous = True
             return True
