@@ -195,6 +195,16 @@ class EdgeRuntime:
         points: Sequence[Point], raw: Sequence[bytes] | None, processors: Sequence[Processor]
     ) -> list[Row]:
         """Readings no processor wants keep the payload the device sent (no re-encoding)."""
+        if processors:
+            # One cheap test per reading (this runs for every reading of the plant).
+            if len(processors) == 1:
+                want = processors[0].wants
+                mask = [want(p) for p in points]
+            else:
+                tests = [proc.wants for proc in processors]
+                mask = [any(w(p) for w in tests) for p in points]
+            if not any(mask):
+                processors = ()
         if not processors:
             if raw is not None:
                 return [(str(p.id), p.ts_ms, r) for p, r in zip(points, raw, strict=True)]
@@ -202,7 +212,7 @@ class EdgeRuntime:
         untouched: list[Row] = []
         wanted: list[Point] = []
         for i, p in enumerate(points):
-            if any(proc.wants(p) for proc in processors):
+            if mask[i]:
                 wanted.append(p)
             else:
                 untouched.append((str(p.id), p.ts_ms, raw[i] if raw is not None else p.to_json()))
