@@ -61,6 +61,7 @@ class Rig:
             "EDGETWIN_TENANT": f"cmm-{uuid.uuid4().hex[:8]}",
             "EDGETWIN_EDGE_METRICS_PORT": "0",
             "EDGETWIN_MQTT_URL": "mqtt://127.0.0.1:1883",
+            "EDGETWIN_OPCUA_URL": f"opc.tcp://127.0.0.1:{free_port()}/edgetwin/",
         }
         config = workdir / "edge.toml"
         config.write_text(

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     tenant: Segment = "acme"
     plant: Segment = "plant-01"
     edge_id: Segment = "edge-01"
+    opcua_url: Annotated[str, Field(pattern=r"^opc\.tcp://")] = Field(
+        "opc.tcp://127.0.0.1:4840/edgetwin/",
+        description="endpoint of the edge's OPC UA server (the cmm pack); security None only"
+        " on loopback",
+    )
     packs: list[str] = Field(default_factory=lambda: ["factory", "motor"])
     mqtt_share_group: str | None = Field(
         None,

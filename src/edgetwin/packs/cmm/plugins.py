@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgetwin.edge.registry import register
 from edgetwin.packs.cmm.mes import MesSink, MesSinkConfig
+from edgetwin.packs.cmm.opcua import OpcUaSink, OpcUaSinkConfig
 from edgetwin.packs.cmm.processor import CompensationConfig, CompensationProcessor
 
 
@@ -14,4 +15,5 @@ def register_plugins() -> None:
         "processors", "cmm_compensation", CompensationConfig, CompensationProcessor.from_config,
         "CMM thermal compensation and verdict",
     )  # fmt: skip
+    register("sinks", "cmm_opcua", OpcUaSinkConfig, OpcUaSink.from_config, "OPC UA server (latest)")
     register("sinks", "cmm_mes", MesSinkConfig, MesSink.from_config, "the MES: a record per part")
