@@ -56,6 +56,9 @@ class Supervisor:
         self.parts.append(Part("edge", ["edge"]))
         for pack in settings.packs:
             self.parts.append(Part(f"sim-{pack}", ["sim", pack]))
+            # parts a pack simulates besides its devices (the cmm pack's MES)
+            for name, _ref in _pack(pack).simulators:
+                self.parts.append(Part(f"sim-{name}", ["sim", name]))
 
     def say(self, name: str, line: str) -> None:
         """Write one line, prefixed with the part's name; once stdout is gone, write nothing."""
@@ -224,6 +227,8 @@ class Supervisor:
                         f"dashboard: {self.settings.cloud_base_url}/   API docs: "
                         f"{self.settings.cloud_base_url}/docs   (Ctrl+C stops everything)",
                     )
+                    if _serves_opcua(self.settings.packs):
+                        self.say("up", f"OPC UA: {self.settings.opcua_url}")
                 elif not self.stop.is_set():
                     self.say(
                         "up", "the cloud did not answer /health in time; see its messages above"
@@ -272,3 +277,18 @@ def child_env(settings: Settings) -> dict[str, str]:
     env.update({f"EDGETWIN_{k}": v for k, v in values.items()})
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _pack(name: str) -> Any:
+    from edgetwin.packs import load_pack
+
+    return load_pack(name)
+
+
+def _serves_opcua(packs: list[str]) -> bool:
+    """True when an enabled pack's pipeline snippet has an OPC UA server sink."""
+    for name in packs:
+        snippet = _pack(name).pipeline
+        if snippet is not None and "opcua" in snippet.read_text(encoding="utf-8"):
+            return True
+    return False

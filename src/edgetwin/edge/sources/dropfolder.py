@@ -143,6 +143,7 @@ class DropFolderSource:
         return cls(name, config, ctx)
 
     async def __aenter__(self) -> DropFolderSource:
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)  # a line per change otherwise
         for folder in (self.folder, self.done_dir, self.rejected_dir, self.db_path.parent):
             folder.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.db_path, isolation_level=None)

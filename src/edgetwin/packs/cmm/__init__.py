@@ -12,6 +12,7 @@ PACK = Pack(
     simulate=simulate,
     device_types=DEVICE_TYPES,
     pipeline=Path(__file__).with_name("pipeline.toml"),
+    pages="edgetwin.packs.cmm.page:pages",
     plugins="edgetwin.packs.cmm.plugins:register_plugins",
     simulators=(("mes", "edgetwin.packs.cmm.mes_sim:simulate"),),
 )

@@ -147,6 +147,7 @@ class OpcUaSink:
         return cls(name, config, url)
 
     async def __aenter__(self) -> OpcUaSink:
+        logging.getLogger("asyncua").setLevel(logging.WARNING)  # it narrates its address space
         server = Server()
         await server.init()
         server.set_endpoint(self.url)
