@@ -14,10 +14,7 @@ import statistics
 from dataclasses import dataclass
 
 from edgetwin.packs.cmm.compensation import evaluate
-from edgetwin.packs.cmm.model import ALPHA_AL6061, L0_MM, SENSOR_SIGMA_MM, measure
-
-INTERVAL_S = 5.0
-"""The simulator writes one measurement every 5 s (reference: ``time.sleep(5)``)."""
+from edgetwin.packs.cmm.model import ALPHA_AL6061, INTERVAL_S, L0_MM, SENSOR_SIGMA_MM, measure
 
 
 @dataclass(frozen=True)

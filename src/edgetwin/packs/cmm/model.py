@@ -27,6 +27,8 @@ L0_MM = 100.0
 """Nominal length of the part at 20 °C, mm."""
 SENSOR_SIGMA_MM = 0.001
 """Standard deviation of the CMM's length reading, mm (reference: ``N(0, 0.001)``)."""
+INTERVAL_S = 5.0
+"""The CMM measures a part every 5 s (reference simulator: ``time.sleep(5)``)."""
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ from pathlib import Path
 
 from edgetwin.core.point import format_ts
 from edgetwin.core.settings import Settings
-from edgetwin.packs.cmm.fidelity import INTERVAL_S
-from edgetwin.packs.cmm.model import Measurement, measure
+from edgetwin.packs.cmm.model import INTERVAL_S, Measurement, measure
 
 HEADER = "Timestamp,Simulated_Temperature_C,True_Part_Length_mm,Observed_Part_Length_mm,Part_Serial"
 
