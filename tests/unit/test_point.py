@@ -98,7 +98,7 @@ names = st.from_regex(r"[A-Za-z0-9_.\-]{1,20}", fullmatch=True)
         max_value=datetime(2100, 1, 1),
         timezones=st.just(timezone(timedelta(hours=3))),
     ),
-    value=st.floats(allow_nan=False, allow_infinity=False, width=64),
+    value=st.floats(min_value=-1e150, max_value=1e150, width=64),
     line=names,
     metric=names,
     q=st.integers(0, 100),

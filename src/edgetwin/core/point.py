@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import orjson
 from pydantic import (
@@ -18,9 +18,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     TypeAdapter,
     ValidationError,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from edgetwin.core.errors import WireFormatError
 from edgetwin.core.ids import Segment
@@ -28,8 +32,88 @@ from edgetwin.core.ids import Segment
 # Every constraint below runs inside pydantic-core: a Python validator per field costs about a
 # third of the validation time, which the edge and the cloud pay for every reading.
 
-# A JSON number (an integer is fine); not a boolean, not a numeric string, not NaN or infinity.
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+MAX_MAGNITUDE: Final = 1e150
+"""The largest magnitude a value may have. Values are doubles; this bound keeps every sum and
+square the stores and the KPIs compute finite (1e150 squared is 1e300, and a sum of a hundred
+million of those still fits), so no aggregate of stored data can overflow."""
+
+MAX_EXACT_INTEGER: Final = 2**53
+"""The largest integer magnitude a double holds exactly (9007199254740992). A bigger integer is
+refused rather than silently rounded (``9007199254740993`` would be stored as ``...992``)."""
+
+NUMBER_RULE: Final = (
+    "must be a finite number within ±1e150 (a double); an integer within ±2^53"
+    " (9007199254740992), which a double holds exactly"
+)
+
+
+def _number_schema() -> core_schema.CoreSchema:
+    # An integer within ±2^53, converted to a double; or a float (not a bool, not a string) that
+    # is finite and within ±1e150. All inside pydantic-core: no Python call per reading.
+    exact_int = core_schema.chain_schema(
+        [
+            core_schema.int_schema(strict=True, ge=-MAX_EXACT_INTEGER, le=MAX_EXACT_INTEGER),
+            core_schema.float_schema(),
+        ]
+    )
+    bounded_float = core_schema.chain_schema(
+        [
+            core_schema.is_instance_schema(float),
+            core_schema.float_schema(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE),
+        ]
+    )
+    return core_schema.union_schema(
+        [exact_int, bounded_float],
+        mode="left_to_right",
+        custom_error_type="number",
+        custom_error_message=NUMBER_RULE,
+    )
+
+
+def _exact_integer(value: Any) -> Any:
+    # JSON mode only (``model_validate_json``; the wire path decodes with orjson first).
+    if type(value) is int and abs(value) > MAX_EXACT_INTEGER:
+        raise PydanticCustomError("number", NUMBER_RULE)
+    return value
+
+
+class _NumberRule:
+    """The value rule as a pydantic annotation (see :data:`Number`)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        json_schema = core_schema.no_info_before_validator_function(
+            _exact_integer,
+            core_schema.float_schema(
+                strict=True, allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE
+            ),
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=json_schema, python_schema=_number_schema()
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "type": "number",
+            "format": "double",
+            "minimum": -MAX_MAGNITUDE,
+            "maximum": MAX_MAGNITUDE,
+            "description": (
+                "A double (IEEE 754, 64 bits), finite, within ±1e150. An integer is accepted"
+                " within ±2^53 (9007199254740992), where a double holds it exactly; a bigger"
+                " one is refused, not rounded."
+            ),
+        }
+
+
+# A JSON number (an integer is fine); not a boolean, not a numeric string, not NaN or infinity,
+# within ±1e150, and an integer only where a double holds it exactly.
+Number = Annotated[float, _NumberRule]
 
 # Any UTC offset is accepted and kept: the instant is what counts (``ts_ms``), and the wire and
 # the store write it in UTC.
