@@ -26,7 +26,7 @@ from edgetwin.cloud.routes import commands as commands_routes
 from edgetwin.cloud.routes import device_types as device_types_routes
 from edgetwin.cloud.routes import ingest, query, status
 from edgetwin.cloud.routes import live as live_routes
-from edgetwin.cloud.services import Services
+from edgetwin.cloud.services import Services, enum_labels
 from edgetwin.cloud.store import open_store
 from edgetwin.core.device import DeviceType, fault_rules
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
@@ -61,11 +61,14 @@ def create_app(
     store = open_store(settings.store_url, settings, fault_rules=rules)
     edges = EdgeRegistry()
     services = Services(store=store, edges=edges, started=time.time())
+    services.labels = enum_labels(types)
     link = PlantLink(settings, edges)
     # -- device commands and live fan-out --
     hub = LiveHub()
     command_log = command_log_for(settings.store_url, settings.data_dir)
-    commands = CommandService(command_log, link.publish_info, hub, lambda: link.connected)
+    commands = CommandService(
+        command_log, link.publish_info, hub, lambda: link.connected, loops=services.loops
+    )
     wire_live(hub, services, link, commands)
 
     @contextlib.asynccontextmanager
@@ -73,8 +76,8 @@ def create_app(
         await store.start()
         command_log.open()
         link.start()
-        sampler = asyncio.create_task(_sample(services), name="rate-sampler")
-        dispatcher = asyncio.create_task(commands.run(), name="commands")
+        services.loops.start("rate-sampler", lambda: _sample(services))
+        services.loops.start("commands", commands.run)
         log.info("cloud ready: store %s", store.describe())
         try:
             async with contextlib.AsyncExitStack() as pack_work:
@@ -83,8 +86,7 @@ def create_app(
                         await pack_work.enter_async_context(lifespan(_app))
                 yield
         finally:
-            sampler.cancel()
-            dispatcher.cancel()
+            await services.loops.stop()
             link.stop()
             command_log.close()
             await store.close()
@@ -119,7 +121,10 @@ def create_app(
 
 async def _sample(services: Services) -> None:
     while True:
-        services.sample_rate()
+        try:
+            services.sample_rate()
+        except Exception as exc:  # noqa: BLE001 - one bad sample must not end the sampling
+            services.loops.failed("rate-sampler", "a sample", exc)
         await asyncio.sleep(1.0)
 
 

@@ -4,17 +4,53 @@ from :meth:`Store.aggregates <edgetwin.cloud.store.base.Store.aggregates>`)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from edgetwin.cloud.edges import EdgeRegistry
+from edgetwin.cloud.loops import Loops
 from edgetwin.cloud.metrics import CloudMetrics
+from edgetwin.cloud.params import device_id
 from edgetwin.cloud.store import IngestResult, SeriesKey, Store
+from edgetwin.core.device import DeviceType
 from edgetwin.core.point import Point, format_ts, ms_to_datetime
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def enum_labels(types: Iterable[DeviceType]) -> dict[str, dict[int, str]]:
+    """metric name -> its enum labels, from the device types that declare the metric an enum.
+    A metric two types label differently gets none (a label must never be a guess)."""
+    found: dict[str, dict[int, str]] = {}
+    clash: set[str] = set()
+    for t in types:
+        for m in t.metrics:
+            if m.kind != "enum" or not m.states:
+                continue
+            states = dict(m.states)
+            if found.setdefault(m.name, states) != states:
+                clash.add(m.name)
+    return {k: v for k, v in found.items() if k not in clash}
+
+
+def stored_once(points: Sequence[Point], result: IngestResult) -> Sequence[Point]:
+    """The readings of ``points`` that ``result`` says were stored by this ingest, each once."""
+    if result.new_ids is None:
+        return points
+    seen: set[object] = set()
+    out = []
+    for p in points:
+        if p.id in result.new_ids and p.id not in seen:
+            seen.add(p.id)
+            out.append(p)
+    return out
 
 
 class RateMeter:
@@ -44,8 +80,13 @@ class Services:
         self.metrics = CloudMetrics(self.edges)
         self.rate = RateMeter()
         self.rate_history: deque[tuple[float, float]] = deque(maxlen=1800)
-        # Live fan-out hook: called with each ingested batch and its historical flag.
+        # Live fan-out hook: called with the readings each ingest stored (each once, duplicates
+        # left out) and its historical flag.
         self.on_ingest: list[Callable[[Sequence[Point], bool], None]] = []
+        self.loops = Loops(self.metrics.registry)
+        # metric -> enum code -> label, from the enabled packs' device types (see enum_labels)
+        self.labels: dict[str, dict[int, str]] = {}
+        self.loops.declare("live-fanout")
 
     async def ingest(self, points: Sequence[Point], *, historical: bool) -> IngestResult:
         started = time.perf_counter()
@@ -61,8 +102,13 @@ class Services:
         if historical:
             self.metrics.historical.inc(result.accepted)
         self.rate.add(result.accepted)
-        for listener in self.on_ingest:
-            listener(points, historical)
+        fresh = stored_once(points, result)
+        if fresh:
+            for listener in self.on_ingest:
+                try:
+                    listener(fresh, historical)
+                except Exception as exc:  # noqa: BLE001 - the readings are stored: answer so
+                    self.loops.failed("live-fanout", f"{len(fresh)} reading(s)", exc)
         return result
 
     async def reject(self, n: int) -> None:
@@ -106,9 +152,11 @@ class Services:
             "points": [
                 {
                     "bucket": format_ts(ms_to_datetime(b.start_ms)),
-                    "avg": round(b.avg, 6),
-                    "min": b.min,
-                    "max": b.max,
+                    # finite for every value the ingest accepts (|value| <= 1e150); None rather
+                    # than a 500 for a store that holds older, bigger values
+                    "avg": _finite(round(b.avg, 6) if b.avg is not None else None),
+                    "min": _finite(b.min),
+                    "max": _finite(b.max),
                     "count": b.count,
                 }
                 for b in buckets
@@ -122,7 +170,7 @@ class Services:
             dev = out.setdefault(
                 (plant_name, v.line, v.machine),
                 {
-                    "id": f"{plant_name}/{v.line}/{v.machine}",
+                    "id": device_id(plant_name, v.line, v.machine),
                     "tenant": tenant,
                     "plant": plant_name,
                     "line": v.line,
@@ -132,8 +180,11 @@ class Services:
                     "metrics": {},
                 },
             )
+            states = self.labels.get(v.metric)
+            label = states.get(int(v.value)) if states and v.value.is_integer() else None
             dev["metrics"][v.metric] = {
                 "value": v.value,
+                **({"label": label} if label is not None else {}),
                 "unit": v.unit,
                 "ts": format_ts(ms_to_datetime(v.ts_ms)),
             }

@@ -8,11 +8,13 @@ edge's report names by its id (a report carries no tenant).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
 from edgetwin.cloud.commands.lifecycle import ORDER, advance
+from edgetwin.core.point import format_ts
 
 OPEN: Final = "state IN ('queued', 'sent', 'delivered')"
 SAME_KEY: Final = (
@@ -79,3 +81,18 @@ class Reads:
 
     def open_commands(self) -> list[dict[str, Any]]:
         return self._where(f"{OPEN} ORDER BY created_at", ())
+
+
+def iso_seconds(seconds: float) -> str:
+    """UNIX seconds as the API writes every time: ISO 8601, UTC, milliseconds, ``Z``."""
+    return format_ts(datetime.fromtimestamp(seconds, UTC))
+
+
+def command_view(cmd: dict[str, Any]) -> dict[str, Any]:
+    """A command of the log (times in UNIX seconds, as the dispatcher computes with them) as
+    the API and the live stream show it (``CommandRecord``: times in ISO 8601 UTC)."""
+    view = {**cmd}
+    for key in ("created_at", "updated_at", "expires_at"):
+        view[key] = iso_seconds(cmd[key])
+    view["history"] = [{**step, "at": iso_seconds(step["at"])} for step in cmd["history"]]
+    return view

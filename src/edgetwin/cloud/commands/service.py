@@ -25,7 +25,9 @@ import psycopg
 
 from edgetwin.cloud.commands.lifecycle import ORDER, Target
 from edgetwin.cloud.commands.log import CommandLog
+from edgetwin.cloud.commands.rows import command_view
 from edgetwin.cloud.live import LiveHub
+from edgetwin.cloud.loops import Loops
 from edgetwin.core.errors import StoreUnavailableError
 from edgetwin.core.topics import command_topic
 
@@ -45,8 +47,11 @@ class CommandService:
         publish: Callable[[str, dict[str, Any]], Any],
         hub: LiveHub,
         connected: Callable[[], bool],
+        *,
+        loops: Loops | None = None,
     ) -> None:
         self.log = log_
+        self.loops = loops or Loops()
         self.publish = publish
         self.hub = hub
         self.connected = connected
@@ -87,6 +92,8 @@ class CommandService:
             except StoreUnavailableError:
                 self._reports.appendleft(report)  # moves only go forward: applying it again is safe
                 raise
+            except Exception as exc:  # noqa: BLE001 - a bad report is skipped, the others go on
+                self.loops.failed("commands", f"report {str(report.get('id'))[:64]!r}", exc)
 
     def _apply_report(self, report: dict[str, Any]) -> None:
         cmd_id, state = report.get("id"), report.get("state")
@@ -114,7 +121,7 @@ class CommandService:
     def _stream(self, cmd: dict[str, Any]) -> None:
         d = cmd["device"]
         topic = f"{command_topic(d['tenant'], d['plant'], d['line'], d['machine'])}/{cmd['id']}"
-        self.hub.publish("command", topic, cmd)
+        self.hub.publish("command", topic, command_view(cmd))
 
     def tick(self) -> None:
         """One pass: apply waiting reports, expire, publish queued commands, mark PUBACKed
@@ -122,32 +129,48 @@ class CommandService:
         self._apply_reports()
         now = self.log.clock()
         for cmd in self.log.open_commands():
-            tenant = cmd["device"]["tenant"]
-            if now > cmd["expires_at"]:
+            try:
+                self._dispatch(cmd, now)
+            except (StoreUnavailableError, sqlite3.Error, psycopg.Error):
+                raise  # the log itself: the whole pass waits for it
+            except Exception as exc:  # noqa: BLE001 - one bad command must not wedge dispatch
+                self._fail(cmd, exc)
+
+    def _fail(self, cmd: dict[str, Any], exc: Exception) -> None:
+        """Dispatching ``cmd`` raised: count it, and fail it with the reason (the loop goes on)."""
+        self.loops.failed("commands", f"command {cmd.get('id')}", exc)
+        self._inflight.pop(cmd["id"], None)
+        reason = {"reason": f"dispatch failed: {type(exc).__name__}: {exc}"}
+        self._move(cmd["device"]["tenant"], cmd["id"], "failed", reason, "cloud")
+
+    def _dispatch(self, cmd: dict[str, Any], now: float) -> None:
+        """One open command: expire it, publish it, or mark it sent once PUBACKed."""
+        tenant = cmd["device"]["tenant"]
+        if now > cmd["expires_at"]:
+            self._inflight.pop(cmd["id"], None)
+            self._move(tenant, cmd["id"], "expired", {"reason": "ttl passed"}, "cloud")
+            return
+        info, at = self._inflight.get(cmd["id"], (None, 0.0))
+        if info is not None and not info.is_published() and now - at > REPUBLISH_S:
+            info = None  # lost with a broken connection: publish again (the edge dedupes)
+        if cmd["state"] == "queued":
+            if info is None and self.connected():
+                d = cmd["device"]
+                topic = command_topic(d["tenant"], d["plant"], d["line"], d["machine"])
+                payload = {
+                    "id": cmd["id"],
+                    "name": cmd["name"],
+                    "args": cmd["args"],
+                    "expires_at": cmd["expires_at"],
+                }
+                info = self.publish(topic, payload)
+                if info is not None:
+                    self._inflight[cmd["id"]] = (info, now)
+            if info is not None and info.is_published():
                 self._inflight.pop(cmd["id"], None)
-                self._move(tenant, cmd["id"], "expired", {"reason": "ttl passed"}, "cloud")
-                continue
-            info, at = self._inflight.get(cmd["id"], (None, 0.0))
-            if info is not None and not info.is_published() and now - at > REPUBLISH_S:
-                info = None  # lost with a broken connection: publish again (the edge dedupes)
-            if cmd["state"] == "queued":
-                if info is None and self.connected():
-                    d = cmd["device"]
-                    topic = command_topic(d["tenant"], d["plant"], d["line"], d["machine"])
-                    payload = {
-                        "id": cmd["id"],
-                        "name": cmd["name"],
-                        "args": cmd["args"],
-                        "expires_at": cmd["expires_at"],
-                    }
-                    info = self.publish(topic, payload)
-                    if info is not None:
-                        self._inflight[cmd["id"]] = (info, now)
-                if info is not None and info.is_published():
-                    self._inflight.pop(cmd["id"], None)
-                    self._move(tenant, cmd["id"], "sent", None, "broker")
-            else:
-                self._inflight.pop(cmd["id"], None)
+                self._move(tenant, cmd["id"], "sent", None, "broker")
+        else:
+            self._inflight.pop(cmd["id"], None)
 
     async def run(self) -> None:
         down = False
@@ -158,8 +181,10 @@ class CommandService:
                 if not down:
                     log.warning("command log unavailable, dispatch waits: %s", exc)
                 down = True
-            except (sqlite3.Error, psycopg.Error):
-                log.exception("command log")
+            except (sqlite3.Error, psycopg.Error) as exc:
+                self.loops.failed("commands", "a dispatch pass (command log)", exc)
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any bug in a pass
+                self.loops.failed("commands", "a dispatch pass", exc)
             else:
                 if down:
                     log.info("command log available again")

@@ -18,8 +18,10 @@ ingest never waits for it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
+import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from edgetwin.cloud.live import LiveHub
@@ -34,12 +36,30 @@ async def live(websocket: WebSocket, topics: str = "#") -> None:
     sub = hub.subscribe(t.strip() for t in topics.split(",") if t.strip())
     try:
         await websocket.accept()
-        while True:
-            event = await sub.queue.get()
-            await websocket.send_json(event)
-    except (WebSocketDisconnect, RuntimeError):
+        # The client sends nothing, but its close arrives as a message: waiting for it beside the
+        # queue ends the subscription at once, even on a topic where nothing flows.
+        closed = asyncio.create_task(_closed(websocket), name="live-close-watch")
+        try:
+            while True:
+                event = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait({event, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if closed in done:
+                    event.cancel()
+                    return
+                await websocket.send_text(orjson.dumps(event.result()).decode())
+        finally:
+            closed.cancel()
+    except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         hub.unsubscribe(sub)
         with contextlib.suppress(RuntimeError):
             await websocket.close()
+
+
+async def _closed(websocket: WebSocket) -> None:
+    """Return when the client closed the socket (anything else it sends is ignored)."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return

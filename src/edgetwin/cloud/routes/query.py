@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from edgetwin.cloud.deps import CallerDep, ServicesDep
+from edgetwin.cloud.params import NameQuery, UtcTime
 from edgetwin.cloud.schemas.series import Series
 from edgetwin.cloud.store import SeriesKey
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
 
-Name = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 MAX_BUCKETS = 20_000
 
 
@@ -28,29 +28,27 @@ def _check_tenant(caller: CallerDep, tenant: str) -> None:
 async def series(
     services: ServicesDep,
     caller: CallerDep,
-    line: Name,
-    machine: Name,
-    metric: Name,
-    tenant: Name = "acme",
-    plant: Name = "plant-01",
+    line: NameQuery,
+    machine: NameQuery,
+    metric: NameQuery,
+    tenant: NameQuery = "acme",
+    plant: NameQuery = "plant-01",
     minutes: Annotated[int | None, Query(ge=1, le=60 * 24 * 31)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Annotated[UtcTime | None, Query(description="ISO 8601; without an offset, UTC")] = None,
+    end: Annotated[
+        UtcTime | None, Query(description="ISO 8601; without an offset, UTC; default: now")
+    ] = None,
     bucket_seconds: Annotated[int, Query(ge=1, le=86_400)] = 60,
 ) -> dict[str, Any]:
     _check_tenant(caller, tenant)
     now = datetime.now(UTC)
     if minutes is not None and start is not None:
         raise HTTPException(422, "give either minutes or start/end, not both")
-    end_ = _aware(end) if end else now
-    start_ = _aware(start) if start else end_ - timedelta(minutes=minutes or 60)
+    end_ = end or now
+    start_ = start or end_ - timedelta(minutes=minutes or 60)
     if start_ >= end_:
         raise HTTPException(422, "start must be before end")
     if (end_ - start_).total_seconds() / bucket_seconds > MAX_BUCKETS:
         raise HTTPException(422, f"more than {MAX_BUCKETS} buckets; raise bucket_seconds")
     key = SeriesKey(tenant, plant, line, machine, metric)
     return await services.series(key, start_, end_, bucket_seconds)
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

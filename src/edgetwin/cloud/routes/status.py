@@ -13,18 +13,22 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edgetwin import __version__
-from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep
-from edgetwin.cloud.schemas.status import Device, Health, Stats
+from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep, SettingsDep
+from edgetwin.cloud.params import DeviceIdPath, NameQuery, parse_device_id
+from edgetwin.cloud.schemas.status import Device, Health, LoopHealth, Stats
 
 router = APIRouter(tags=["status"])
 
 
 @router.get("/health", summary="Liveness and the state of the store and the broker link")
 async def health(services: ServicesDep, link: PlantLinkDep) -> Health:
+    loops = services.loops
     return Health(
+        status="ok" if loops.healthy else "degraded",
         version=__version__,
         store=services.store.describe()["kind"],
         mqtt_connected=link.connected,
+        loops={name: LoopHealth(**state) for name, state in loops.report().items()},
     )
 
 
@@ -49,8 +53,43 @@ async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     summary="Machines with their newest values and whether they are online",
 )
 async def devices(
-    services: ServicesDep, caller: CallerDep, tenant: str = "acme", plant: str | None = None
+    services: ServicesDep,
+    caller: CallerDep,
+    tenant: NameQuery = "acme",
+    plant: NameQuery | None = None,
 ) -> list[dict[str, Any]]:
     if not caller.may_see(tenant):
         raise HTTPException(404, "no such tenant")
     return await services.devices(tenant, plant)
+
+
+@router.get(
+    "/api/v1/devices/{device}",
+    response_model=Device,
+    responses={404: {"description": "no such device"}},
+    summary="One machine with its newest values (the id as GET /api/v1/devices lists it)",
+)
+async def device(
+    device: DeviceIdPath,
+    services: ServicesDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    tenant: NameQuery = "acme",
+    plant: NameQuery | None = None,
+) -> dict[str, Any]:
+    if not caller.may_see(tenant):
+        raise HTTPException(404, "no such tenant")
+    id_plant, line, machine = parse_device_id(device)
+    if id_plant is not None and plant is not None and id_plant != plant:
+        raise HTTPException(422, f"the id names plant {id_plant!r}, the query {plant!r}")
+    found = [
+        d
+        for d in await services.devices(tenant, id_plant or plant or settings.plant)
+        if d["machine"] == machine and line in (None, d["line"])
+    ]
+    if len(found) > 1:
+        ids = ", ".join(d["id"] for d in found)
+        raise HTTPException(409, f"{machine!r} is on several lines; use one of the ids {ids}")
+    if not found:
+        raise HTTPException(404, f"no device {device!r} in tenant {tenant!r}")
+    return found[0]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.cloud.commands.lifecycle import CommandState
 from edgetwin.cloud.schemas.base import Public
+from edgetwin.core.ids import SEGMENT_PATTERN
 
 
 class CommandCreate(BaseModel):
@@ -16,7 +17,7 @@ class CommandCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", examples=["REBOOT"])]
+    name: Annotated[str, Field(pattern=SEGMENT_PATTERN, examples=["REBOOT"])]
     args: dict[str, Any] = Field(default_factory=dict)
     ttl_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 60.0
     idempotency_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None
@@ -32,18 +33,20 @@ class CommandDevice(Public):
 
 
 class CommandStep(Public):
-    """One move of a command's lifecycle: the state, when (UNIX seconds), who reported it
-    (``broker``, ``cloud``, an edge id or the requester) and the detail it carried, if any."""
+    """One move of a command's lifecycle: the state, when (ISO 8601 UTC, milliseconds), who
+    reported it (``broker``, ``cloud``, an edge id or the requester) and the detail it carried,
+    if any."""
 
     state: CommandState
-    at: float
+    at: str = Field(examples=["2026-01-15T10:30:00.123Z"])
     by: str
     detail: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class CommandRecord(Public):
-    """A command with its audit trail. Times are UNIX seconds; ``detail`` merges the details
-    of every report (e.g. a reboot's new uptime); ``history`` lists each move, oldest first."""
+    """A command with its audit trail. Times are ISO 8601 UTC with milliseconds, as everywhere
+    in the API; ``detail`` merges the details of every report (e.g. a reboot's new uptime);
+    ``history`` lists each move, oldest first."""
 
     id: str
     device: CommandDevice
@@ -53,8 +56,8 @@ class CommandRecord(Public):
     idempotency_key: str | None
     requested_by: str
     state: CommandState
-    created_at: float
-    updated_at: float
-    expires_at: float
+    created_at: str
+    updated_at: str
+    expires_at: str
     detail: dict[str, Any]
     history: list[CommandStep]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from edgetwin.cloud.schemas.base import Public
 
 
@@ -9,9 +11,10 @@ class SeriesBucket(Public):
     """One time bucket: its start (ISO 8601, UTC) and the readings' avg, min, max and count."""
 
     bucket: str
-    avg: float
-    min: float
-    max: float
+    avg: float | None = Field(description="null only if the sum overflowed (never for values"
+                              " within ±1e150, the range the ingest accepts)")  # fmt: skip
+    min: float | None
+    max: float | None
     count: int
 
 

@@ -10,13 +10,25 @@ from edgetwin.cloud.schemas.base import Public
 from edgetwin.cloud.schemas.edges import EdgeAlert, EdgePublic
 
 
-class Health(Public):
-    """Liveness: the process answers, with its store's kind and the plant broker link."""
+class LoopHealth(Public):
+    """A background loop: ``running`` or ``died`` (with its ``error``); the items it failed and
+    skipped (logged, counted, the loop went on) and the last of them."""
 
-    status: Literal["ok"] = "ok"
+    state: Literal["running", "died"]
+    error: str | None
+    item_errors: int
+    last_item_error: str | None
+
+
+class Health(Public):
+    """Liveness: the process answers, with its store's kind, the plant broker link and its
+    background loops (``status`` is ``degraded`` while one of them has died)."""
+
+    status: Literal["ok", "degraded"] = "ok"
     version: str
     store: str = Field(examples=["sqlite", "postgresql"])
     mqtt_connected: bool
+    loops: dict[str, LoopHealth] = Field(default_factory=dict)
 
 
 class StoreInfo(Public):
@@ -54,9 +66,12 @@ class Stats(Public):
 
 
 class DeviceMetric(Public):
-    """A metric's newest value; ``ts`` is the reading's time (ISO 8601, UTC, milliseconds)."""
+    """A metric's newest value; ``ts`` is the reading's time (ISO 8601, UTC, milliseconds).
+    ``label``: for an enum metric, the label the device types declare for the value's code
+    (``state`` 2 -> ``FAULT``; the codes and labels are in ``/api/v1/device-types``)."""
 
-    value: float
+    value: float = Field(description="a double (see the Reading schema's value)")
+    label: str | None = Field(default=None, exclude_if=lambda v: v is None, examples=["RUN"])
     unit: str
     ts: str
 
@@ -65,7 +80,10 @@ class Device(Public):
     """A machine that has sent readings.
 
     Attributes:
-        id: ``{plant}/{line}/{machine}``.
+        id: ``{plant}:{line}:{machine}``: the id ``GET /api/v1/devices/{id}`` and its
+            sub-resources (``.../commands``) accept; URL-safe (``:`` is in no name). Names are
+            as the readings carry them (case kept: ``STM32-MOTOR-01`` on the motor's serial
+            line is published as the machine ``stm32-motor-01`` by its edge source).
         last_seen: the time of its newest reading (ISO 8601, UTC); null never happens for a
             listed device but is kept for the shape's sake.
         metrics: its metrics by name, each with its newest value.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edgetwin.core.point import Point
@@ -16,8 +17,16 @@ a rule and its value equals one of the codes; with no rules it counts none."""
 
 @dataclass(frozen=True)
 class IngestResult:
+    """What an ingest stored: ``accepted`` new readings, ``duplicate`` ones it already held.
+
+    ``new_ids``: the ids of the readings stored by this call, when some were not (a duplicate,
+    or a repeated id within the batch); None when every reading of the call was new. The live
+    stream carries only these, so a reading reaches it once.
+    """
+
     accepted: int
     duplicate: int
+    new_ids: frozenset[uuid.UUID] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ _TAIL = """
     INSERT INTO readings (ts, id, value, series_id, q, historical)
     SELECT ts, id, value, series_id, q, (SELECT historical FROM p) FROM src ORDER BY ts, id
     ON CONFLICT DO NOTHING
-    RETURNING ts, value, series_id
+    RETURNING ts, id, value, series_id
 ), m AS (
     INSERT INTO rollup_1m AS r (series_id, bucket, n, total, lo, hi, faults, last_ts, last_value)
     SELECT series_id, date_bin('1 minute', ts, 'epoch'), count(*), sum(value), min(value),
@@ -84,7 +84,7 @@ _TAIL = """
     ORDER BY name
     ON CONFLICT (name, shard) DO UPDATE SET value = c.value + excluded.value
 )
-SELECT stored FROM k
+SELECT stored, CASE WHEN stored < total THEN (SELECT array_agg(id) FROM ins) END FROM k
 """
 
 # %b: parameters travel in binary; for arrays of timestamps and UUIDs that alone makes unnest
@@ -125,8 +125,9 @@ async def ingest_rows(
     historical: bool,
     faults: Sequence[tuple[int, float]],
     strategy: Strategy = CHOSEN,
-) -> int:
-    """Store ``rows`` exactly once in one transaction; returns how many were new.
+) -> tuple[int, list[uuid.UUID] | None]:
+    """Store ``rows`` exactly once in one transaction; returns how many were new, and which
+    (their ids) when some were not (None: every row was new, the common case costs nothing).
 
     ``faults``: the (series id, code) pairs that count as a fault in the rollups, at least those
     of the series in ``rows`` (an uncorrelated list: PostgreSQL hashes it once per statement).
@@ -148,4 +149,6 @@ async def ingest_rows(
                     await copy.write_row(row)
             cur = await conn.execute(STAGED_SQL, head)
     stored = await cur.fetchone()
-    return int(stored[0]) if stored else 0
+    if stored is None:
+        return 0, None
+    return int(stored[0]), (None if stored[1] is None else list(stored[1]))

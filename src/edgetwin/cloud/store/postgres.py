@@ -197,10 +197,11 @@ class PostgresStore:
                     rows = [
                         (p.ts, p.id, p.value, sid, p.q) for p, sid in zip(points, sids, strict=True)
                     ]
-                    accepted = await ingest_rows(
+                    accepted, new_ids = await ingest_rows(
                         conn, rows, historical=historical, faults=self._faults_of(sids)
                     )
-                return IngestResult(accepted, len(points) - accepted)
+                fresh = None if accepted == len(points) else frozenset(new_ids or ())
+                return IngestResult(accepted, len(points) - accepted, fresh)
             except StoreUnavailableError as exc:
                 rollback = isinstance(exc.__cause__, psycopg.errors.TransactionRollback)
                 if not rollback or attempt == _RETRIES:

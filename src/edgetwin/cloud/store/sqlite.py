@@ -8,7 +8,10 @@ a backfill never replaces what the dashboard shows as current.
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import sqlite3
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -133,13 +136,13 @@ class SqliteStore:
                 rows.append((p.id.bytes, sid, ts, p.value, p.q, int(historical)))
                 if sid not in newest or newest[sid][0] < ts:
                     newest[sid] = (ts, p.value)
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO readings (id, series_id, ts_ms, value, q, historical) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            accepted = db.total_changes - before
+            new_ids: set[bytes] = set()
+            for i in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[i : i + _ROWS_PER_INSERT]
+                # RETURNING names only the rows really inserted: the live stream gets those
+                cur = db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
+                new_ids.update(r[0] for r in cur.fetchall())
+            accepted = len(new_ids)
             db.executemany(
                 "UPDATE series SET last_ts_ms = ?, last_value = ? "
                 "WHERE id = ? AND (last_ts_ms IS NULL OR last_ts_ms < ?)",
@@ -158,7 +161,8 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return IngestResult(accepted, duplicate)
+        fresh = None if accepted == len(points) else frozenset(uuid.UUID(bytes=b) for b in new_ids)
+        return IngestResult(accepted, duplicate, fresh)
 
     def _series_id(self, db: sqlite3.Connection, p: Point) -> int:
         key = p.series_key
@@ -206,7 +210,7 @@ class SqliteStore:
             "AND r.ts_ms >= ? AND r.ts_ms < ? GROUP BY bucket ORDER BY bucket",
             (b, b, key.tenant, key.plant, key.line, key.machine, key.metric, start_ms, end_ms),
         )
-        return [Bucket(int(r[0]), float(r[1]), float(r[2]), float(r[3]), int(r[4])) for r in rows]
+        return [Bucket(int(r[0]), _f(r[1]), _f(r[2]), _f(r[3]), int(r[4])) for r in rows]
 
     async def unit_of(self, key: SeriesKey) -> str | None:
         rows = await self._read(
@@ -218,7 +222,7 @@ class SqliteStore:
     async def aggregates(self, tenant: str, plant: str, start_ms: int) -> list[MetricAggregate]:
         rows = await self._read(self._aggregates_sql, (*self._fault_args, tenant, plant, start_ms))
         return [
-            MetricAggregate(r[0], r[1], r[2], float(r[3]), float(r[4]), int(r[5]), int(r[6]))
+            MetricAggregate(r[0], r[1], r[2], _f(r[3]), _f(r[4]), int(r[5]), int(r[6]))
             for r in rows
         ]
 
@@ -237,6 +241,21 @@ class SqliteStore:
     async def counters(self) -> dict[str, int]:
         rows = await self._read("SELECT name, value FROM counters", ())
         return {str(n): int(v) for n, v in rows}
+
+
+def _f(x: Any) -> float:
+    # SQLite's avg() answers NULL where a sum overflowed (values stored before the ingest refused
+    # magnitudes above 1e150): infinity, which the services turn into null, never a 500.
+    return math.inf if x is None else float(x)
+
+
+_ROWS_PER_INSERT = 1000  # 6000 parameters per statement: well under SQLite's limit of 32766
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(n: int) -> str:
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)  # placeholders only
+    return f"INSERT OR IGNORE INTO readings (id, series_id, ts_ms, value, q, historical) VALUES {rows} RETURNING id"  # noqa: S608
 
 
 def _fault_expression(rules: FaultRules) -> tuple[str, list[Any]]:

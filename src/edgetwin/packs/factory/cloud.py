@@ -10,6 +10,7 @@ reference's endpoint only echoed them); their state is what the simulator and th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep
 from edgetwin.cloud.packs import CloudPart
+from edgetwin.cloud.params import NameQuery
 from edgetwin.cloud.plant_link import PlantLink
 from edgetwin.cloud.store import Store
 from edgetwin.cloud.store.base import MetricAggregate
@@ -27,7 +29,6 @@ from edgetwin.core.topics import command_topic
 
 SIM_STATUS = "factory-sim"  # the simulator's status source: v1/{tenant}/{plant}/status/factory-sim
 
-Name = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 FaultCmd = Literal["bearing_fault", "energy_spike", "network_outage"]
 
 
@@ -38,8 +39,8 @@ class Kpi(BaseModel):
     avg_temp: float | None = Field(description="average temperature, °C")
     avg_vibration_rms: float | None = Field(description="average vibration RMS, mm/s")
     avg_energy_kw: float | None = Field(description="average power, kW")
-    total_good_count: int = Field(description="good parts made")
-    total_bad_count: int = Field(description="bad parts made")
+    total_good_count: int | None = Field(description="good parts made")
+    total_bad_count: int | None = Field(description="bad parts made")
     fault_count: int = Field(description="readings of a machine state that is a fault")
     total_points: int = Field(description="readings stored")
 
@@ -59,8 +60,8 @@ class PlantKpis(BaseModel):
     avg_temp: float | None = Field(description="average temperature, °C")
     avg_vibration_rms: float | None = Field(description="average vibration RMS, mm/s")
     avg_energy_kw: float | None = Field(description="average power, kW")
-    total_good_count: int = Field(description="good parts made")
-    total_bad_count: int = Field(description="bad parts made")
+    total_good_count: int | None = Field(description="good parts made")
+    total_bad_count: int | None = Field(description="bad parts made")
     fault_count: int = Field(description="readings of a machine state that is a fault")
     total_points: int = Field(description="readings stored")
     timestamp: str = Field(description="when computed, ISO-8601 UTC")
@@ -92,13 +93,17 @@ class FaultStates(BaseModel):
 
 # -- services (the factory's page calls these too) --
 def _kpi(aggs: Sequence[MetricAggregate]) -> Kpi:
+    # Values within ±1e150 (what the ingest accepts) never overflow a sum; a store holding
+    # older, bigger values gets null figures rather than a 500.
     def avg(metric: str) -> float | None:
         sel = [a for a in aggs if a.metric == metric]
         n = sum(a.count for a in sel)
-        return round(sum(a.total for a in sel) / n, 3) if n else None
+        mean = sum(a.total for a in sel) / n if n else math.nan
+        return round(mean, 3) if math.isfinite(mean) else None
 
-    def total(metric: str) -> int:
-        return int(sum(a.total for a in aggs if a.metric == metric))
+    def total(metric: str) -> int | None:
+        value = sum(a.total for a in aggs if a.metric == metric)
+        return int(value) if math.isfinite(value) else None
 
     return Kpi(
         avg_temp=avg("temp"),
@@ -171,8 +176,8 @@ router = APIRouter(prefix="/api/v1")
 async def get_kpis(
     services: ServicesDep,
     caller: CallerDep,
-    tenant: Name = "acme",
-    plant: Name = "plant-01",
+    tenant: NameQuery = "acme",
+    plant: NameQuery = "plant-01",
     minutes: Annotated[int, Query(ge=1, le=1440)] = 5,
 ) -> PlantKpis:
     if not caller.may_see(tenant):
@@ -194,8 +199,8 @@ async def post_fault(
     link: PlantLinkDep,
     caller: CallerDep,
     value: bool = True,
-    tenant: str = "acme",
-    plant: str = "plant-01",
+    tenant: NameQuery = "acme",
+    plant: NameQuery = "plant-01",
 ) -> FaultSent:
     if caller.role not in ("operator", "admin"):
         raise HTTPException(403, "commands need the operator role")
@@ -208,7 +213,7 @@ async def post_fault(
 
 @router.get("/faults", tags=["commands"], summary="Fault states as the devices report them")
 async def get_faults(
-    link: PlantLinkDep, tenant: str = "acme", plant: str = "plant-01"
+    link: PlantLinkDep, tenant: NameQuery = "acme", plant: NameQuery = "plant-01"
 ) -> FaultStates:
     return FaultStates(tenant=tenant, plant=plant, faults=fault_states(link, tenant, plant))
 
