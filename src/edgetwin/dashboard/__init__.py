@@ -7,6 +7,7 @@ navigation is built from them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -49,6 +50,30 @@ def mount(
         show_welcome_message=False,
         reconnect_timeout=10.0,
     )
+    _json_404_under_api()
+
+
+def _json_404_under_api() -> None:
+    """The dashboard is mounted at ``/`` and answers every path no route took with its HTML
+    404 page; under ``/api/`` a client expects JSON, as every API route answers it."""
+    from fastapi.exception_handlers import http_exception_handler
+    from nicegui import app as nicegui_app
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    page_404: Any = nicegui_app.exception_handlers[404]
+    if getattr(page_404, "edgetwin_api_json", False):
+        return  # mounted before, in this process (the dashboard's app is one per process)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/") and isinstance(exc, HTTPException):
+            return await http_exception_handler(request, exc)
+        response: Response = await page_404(request, exc)
+        return response
+
+    handler.edgetwin_api_json = True  # type: ignore[attr-defined]
+    nicegui_app.add_exception_handler(404, handler)
 
 
 __all__ = ["PageSpec", "mount"]

@@ -297,8 +297,9 @@ async def factory_page() -> None:
         avg_vib.set(fmt.decimal(kpi.avg_vibration_rms, 2))
         avg_energy.set(fmt.decimal(kpi.avg_energy_kw))
         good.set(fmt.integer(kpi.total_good_count))
-        made = kpi.total_good_count + kpi.total_bad_count
-        scrap = f"{100 * kpi.total_bad_count / made:.1f} % scrap" if made else ""
+        good_n, bad_n = kpi.total_good_count or 0, kpi.total_bad_count or 0
+        made = good_n + bad_n
+        scrap = f"{100 * bad_n / made:.1f} % scrap" if made else ""
         bad.set(fmt.integer(kpi.total_bad_count), scrap)
         faults.set(fmt.integer(kpi.fault_count), "machine cycles in FAULT")
         points.set(fmt.integer(kpi.total_points), "readings stored")

@@ -19,6 +19,7 @@ from typing import Any, Final
 from nicegui import ui
 
 from edgetwin.cloud.commands import CommandService, Target
+from edgetwin.cloud.commands.rows import command_view
 from edgetwin.cloud.live import dashboard_services
 from edgetwin.cloud.store import SeriesKey
 from edgetwin.core.errors import EdgetwinError
@@ -155,8 +156,10 @@ async def motor_page() -> None:
             b.set(step, STATE_COLORS[step] if done else "grey-9", step if done else "")
         if st in ("failed", "expired"):
             step_badges["succeeded"].set(st, STATE_COLORS[st], st)
-        t0 = cmd["created_at"]
-        took = " · ".join(f"{h['state']} +{(h['at'] - t0) * 1000:.0f} ms" for h in cmd["history"])
+        t0 = _instant(cmd["created_at"])
+        took = " · ".join(
+            f"{h['state']} +{(_instant(h['at']) - t0) * 1000:.0f} ms" for h in cmd["history"]
+        )
         cmd_state.set_text(f"{cmd['name']} {cmd['id'][:8]}: {st}")
         cmd_state.props(f'data-state="{st}"')
         detail = cmd.get("detail") or {}
@@ -172,7 +175,7 @@ async def motor_page() -> None:
             ui.notify(f"REBOOT not sent: {exc}", type="negative")
             return
         state["cmd"] = cmd["id"]
-        show_command(cmd)
+        show_command(command_view(cmd))  # as the API and the live stream show it
 
     reboot.on_click(on_reboot)
     base = f"{reading_topic(s.tenant, s.plant, line, machine, '')}"
@@ -233,6 +236,11 @@ async def motor_page() -> None:
     redraw()
     ui.timer(0.1, drain)
     ui.timer(1.0, redraw)
+
+
+def _instant(iso: str) -> float:
+    """An API time (ISO 8601 UTC) as UNIX seconds."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 async def backfill(
