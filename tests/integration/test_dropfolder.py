@@ -125,3 +125,24 @@ def test_500_files_and_slow_writes_across_two_kill_9(tmp_path: Path) -> None:
     assert set(seqs.values()) == {1}
     assert len(rows) == 512 * 3
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_processed_files_can_be_deleted_instead(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    asyncio.run(sim.run(inbox, speed=1e9, count=2, seed=6, start=START))
+    ctx = PluginContext("acme", "plant-01", "edge-01", tmp_path / "edge", Alerts())
+    cfg = config(inbox, settle_s=0.0).model_copy(update={"on_done": "delete"})
+
+    async def scenario() -> int:
+        taken = 0
+        async with DropFolderSource("cmm", cfg, ctx) as source:
+            async for d in source.deliveries():
+                d.ack()
+                taken += 1
+                if taken == 2:
+                    return taken
+        return taken
+
+    assert asyncio.run(scenario()) == 2
+    assert not list(inbox.glob("*.csv"))
+    assert not list((tmp_path / "done").iterdir())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.core.errors import SinkRetryableError
 from edgetwin.core.ids import Segment
-from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
+from edgetwin.core.plugins import Alerting, BatchInfo, PluginContext, WriteResult
 from edgetwin.core.point import format_ts, ms_to_datetime, parse_point
 from edgetwin.edge.sources.dropfolder import checkpoint_path, read_texts
 from edgetwin.packs.cmm.compensation import STATUS_LABELS
@@ -51,6 +52,10 @@ class MesSinkConfig(BaseModel):
         line, machine: the CMM whose measurements it sends (others are not its business).
         source: the drop-folder source whose database holds the part serials.
         timeout_s: per request.
+        gap_timeout_s: how long a missing measurement (its readings dropped by the buffer's
+            policy, or never complete) may hold back later complete ones before it is skipped,
+            logged and raised as the alert ``mes_gap``. Readings of one measurement are
+            committed together, so in normal operation nothing waits more than one batch.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -60,6 +65,7 @@ class MesSinkConfig(BaseModel):
     machine: Segment = "cmm-01"
     source: Segment = "cmm"
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    gap_timeout_s: Annotated[float, Field(gt=0)] = 300.0
 
 
 class MesSink:
@@ -67,7 +73,9 @@ class MesSink:
 
     remote = True
 
-    def __init__(self, name: str, config: MesSinkConfig, data_dir: Path) -> None:
+    def __init__(
+        self, name: str, config: MesSinkConfig, data_dir: Path, alerts: Alerting | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self.db_path = data_dir / f"{name}.mes.db"
@@ -75,11 +83,13 @@ class MesSink:
         self._db: sqlite3.Connection | None = None
         self._http: httpx.AsyncClient | None = None
         self._lock = asyncio.Lock()  # one write at a time: records go out in order
-        self.counts = {"posted": 0, "duplicates": 0, "refused": 0}
+        self.alerts = alerts
+        self._held: tuple[int, float] | None = None  # (missing seq, since when: monotonic)
+        self.counts = {"posted": 0, "duplicates": 0, "refused": 0, "skipped": 0}
 
     @classmethod
     def from_config(cls, name: str, config: MesSinkConfig, ctx: PluginContext) -> MesSink:
-        return cls(name, config, ctx.data_dir)
+        return cls(name, config, ctx.data_dir, ctx.alerts)
 
     async def __aenter__(self) -> MesSink:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,10 +145,12 @@ class MesSink:
         merged: dict[int, dict[str, Any]] = {}
         for i, raw in enumerate(payloads):
             r = orjson.loads(raw)
-            if r["line"] != c.line or r["machine"] != c.machine or r["metric"] not in NEEDED:
+            if r["line"] != c.line or r["machine"] != c.machine:
                 continue
             ts_ms = parse_point(raw).ts_ms
-            where.setdefault(ts_ms, []).append(i)
+            where.setdefault(ts_ms, []).append(i)  # all of a refused record's readings go aside
+            if r["metric"] not in NEEDED:
+                continue
             fields = merged.setdefault(ts_ms, {})
             fields[r["metric"]] = r["value"]
             if r["metric"] == "length":
@@ -159,17 +171,30 @@ class MesSink:
         return where
 
     def _next(self) -> tuple[int, dict[str, Any]] | None:
-        """The next measurement in order, if it is complete."""
+        """The next measurement in order, if it is complete (see ``gap_timeout_s``)."""
         db = self._db
         assert db is not None
-        seq = self.delivered + 1
-        row = db.execute("SELECT fields FROM parts WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
-            return None
-        fields: dict[str, Any] = orjson.loads(row[0])
-        if any(k not in fields for k in (*NEEDED, "key")):
-            return None
-        return seq, fields
+        while True:
+            seq = self.delivered + 1
+            row = db.execute("SELECT fields FROM parts WHERE seq = ?", (seq,)).fetchone()
+            fields: dict[str, Any] = orjson.loads(row[0]) if row else {}
+            if row is not None and all(k in fields for k in (*NEEDED, "key")):
+                self._held = None
+                return seq, fields
+            later = db.execute("SELECT 1 FROM parts WHERE seq > ? LIMIT 1", (seq,)).fetchone()
+            if later is None:
+                return None  # nothing behind it: it is simply not here yet
+            now = time.monotonic()
+            if self._held is None or self._held[0] != seq:
+                self._held = (seq, now)
+            if now - self._held[1] < self.config.gap_timeout_s:
+                return None
+            why = f"measurement {seq} never came complete; skipped after {self.config.gap_timeout_s:.0f} s"
+            log.error("%s: %s", self.name, why)
+            if self.alerts is not None:
+                self.alerts.raise_("mes_gap", why)
+            self.counts["skipped"] += 1
+            self._done(seq, int(fields.get("ts_ms", 0)))
 
     def _done(self, seq: int, ts_ms: int) -> None:
         """Note ``seq`` delivered; forget it, and the pieces of earlier ones a resend left."""

@@ -4,8 +4,8 @@
 unless the key is known (then it answers ``{"status": "duplicate"}``), after the reference's
 latency U(0.05, 0.2) s. ``GET /api/v1/cmm/measurements`` returns what it holds, in arrival order.
 ``POST /control`` ``{"mode": ...}`` switches it: ``ok``; ``down`` (connections are closed without
-an answer); ``slow`` (2-4 s per answer); ``500`` (answers 500 without storing); ``hang`` (never
-answers). Port: ``EDGETWIN_MES_PORT`` (default 8700), loopback only.
+an answer); ``slow`` (2-4 s per answer); ``500`` (answers 500 without storing); ``422`` (refuses every
+record as invalid); ``hang`` (never answers). Port: ``EDGETWIN_MES_PORT`` (default 8700), loopback only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 PATH = "/api/v1/cmm/measurements"
-MODES = ("ok", "down", "slow", "500", "hang")
+MODES = ("ok", "down", "slow", "500", "422", "hang")
 
 
 class MockMes:
@@ -117,6 +117,9 @@ class MockMes:
                     record = orjson.loads(body)
                 except orjson.JSONDecodeError:
                     record = None
+                if mode == "422":
+                    self._answer(422, {"detail": "record refused (switched on)"})
+                    return
                 if not key or not isinstance(record, dict):
                     self._answer(422, {"detail": "an Idempotency-Key and a JSON object needed"})
                     return
