@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from nicegui import ui
@@ -104,6 +105,32 @@ def set_data(
     if window is not None:
         chart.options["xAxis"]["min"], chart.options["xAxis"]["max"] = window
     chart.update()
+
+
+def envelope(buckets: Sequence[Mapping[str, Any]], bucket_s: float) -> list[Point]:
+    """Buckets of ``GET /api/v1/series`` as chart points that keep the extremes.
+
+    A bucket's average hides what a history chart exists to show (ten 10 Hz readings with one
+    +1.5 g spike average to 0.15): each bucket becomes its minimum and its maximum instead (a
+    min/max envelope, at a quarter and three quarters of the bucket), so a spike is drawn at its
+    full height, as the live points draw it. A bucket of one reading is one point. Where more
+    than two buckets are missing (an outage not yet backfilled), the line is broken, never
+    bridged.
+    """
+    step = bucket_s * 1000
+    out: list[Point] = []
+    last = None
+    for b in buckets:
+        t = datetime.fromisoformat(str(b["bucket"]).replace("Z", "+00:00")).timestamp() * 1000
+        if last is not None and t - last > 2 * step:
+            out.append((last + step, None))
+        lo, hi = b.get("min"), b.get("max")
+        if b.get("count", 1) <= 1 or lo is None or hi is None or lo == hi:
+            out.append((t + step / 2, b["avg"] if lo is None or hi is None else lo))
+        else:
+            out += [(t + step / 4, lo), (t + 3 * step / 4, hi)]
+        last = t
+    return out
 
 
 def fit_window(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 DASH = "–"
 
 
@@ -27,3 +29,8 @@ def age(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60} s"
     return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def instant(iso: str) -> float:
+    """A time as the API writes it (ISO 8601 UTC, ``...Z``) as UNIX seconds."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

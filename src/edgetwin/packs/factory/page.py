@@ -13,6 +13,7 @@ from typing import Any, Final
 from nicegui import ui
 
 from edgetwin.cloud.commands import Target
+from edgetwin.cloud.commands.rows import command_view
 from edgetwin.cloud.live import dashboard_services
 from edgetwin.cloud.store import SeriesKey
 from edgetwin.core.errors import EdgetwinError
@@ -120,7 +121,7 @@ class MachinePanel:
     def show_command(self, cmd: dict[str, Any]) -> None:
         """The last command's lifecycle, as it happens: STOP 1a2b3c4d: delivered."""
         st = cmd["state"]
-        took = cmd["updated_at"] - cmd["created_at"]
+        took = fmt.instant(cmd["updated_at"]) - fmt.instant(cmd["created_at"])
         text = f"{cmd['name']} {cmd['id'][:8]}: {st}"
         if st in COMMAND_COLORS:
             text += f" in {took * 1000:.0f} ms"
@@ -192,17 +193,9 @@ class LinePanel:
 
 
 def _points(series: dict[str, Any]) -> list[charts.Point]:
-    """Bucket averages as chart points, with a gap where buckets are missing (an outage not yet
-    backfilled), so the line never bridges time without data."""
-    out: list[charts.Point] = []
-    last = None
-    for p in series["points"]:
-        t = datetime.fromisoformat(p["bucket"]).timestamp() * 1000
-        if last is not None and t - last > 2 * BUCKET_S * 1000:
-            out.append((last + BUCKET_S * 1000, None))
-        out.append((t, p["avg"]))
-        last = t
-    return out
+    """A series as chart points: each bucket's min and max (its spikes stay visible), with a
+    gap where buckets are missing (an outage not yet backfilled)."""
+    return charts.envelope(series["points"], BUCKET_S)
 
 
 async def factory_page() -> None:
@@ -223,7 +216,7 @@ async def factory_page() -> None:
             panels[(line, machine)].command.set_text(f"{name} not sent: {exc}")
             ui.notify(f"{name} not sent: {exc}", type="negative")
             return
-        panels[(line, machine)].show_command(cmd)
+        panels[(line, machine)].show_command(command_view(cmd))  # as the live stream shows it
 
     with frame("/factory", "Smart factory"):
         with ui.row().classes("w-full items-center"):

@@ -24,7 +24,7 @@ from edgetwin.cloud.live import dashboard_services
 from edgetwin.cloud.store import SeriesKey
 from edgetwin.core.errors import EdgetwinError
 from edgetwin.core.topics import command_topic, reading_topic
-from edgetwin.dashboard import charts, context, theme
+from edgetwin.dashboard import charts, context, fmt, theme
 from edgetwin.dashboard.frame import frame
 from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import StatCard, StatusBadge, card, page_subscription, section
@@ -156,9 +156,9 @@ async def motor_page() -> None:
             b.set(step, STATE_COLORS[step] if done else "grey-9", step if done else "")
         if st in ("failed", "expired"):
             step_badges["succeeded"].set(st, STATE_COLORS[st], st)
-        t0 = _instant(cmd["created_at"])
+        t0 = fmt.instant(cmd["created_at"])
         took = " · ".join(
-            f"{h['state']} +{(_instant(h['at']) - t0) * 1000:.0f} ms" for h in cmd["history"]
+            f"{h['state']} +{(fmt.instant(h['at']) - t0) * 1000:.0f} ms" for h in cmd["history"]
         )
         cmd_state.set_text(f"{cmd['name']} {cmd['id'][:8]}: {st}")
         cmd_state.props(f'data-state="{st}"')
@@ -238,25 +238,19 @@ async def motor_page() -> None:
     ui.timer(1.0, redraw)
 
 
-def _instant(iso: str) -> float:
-    """An API time (ISO 8601 UTC) as UNIX seconds."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 async def backfill(
     services: Any, target: Target, series: dict[str, deque[tuple[float, float]]]
 ) -> None:
-    """Fill the charts with the last two minutes from the store (1 s averages), so a page opened
-    now does not start empty; live readings extend them from then on."""
+    """Fill the charts with the last two minutes from the store, so a page opened now does not
+    start empty; live readings extend them from then on. Each 1 s bucket gives its min and max
+    (:func:`~edgetwin.dashboard.charts.envelope`): a vibration spike shows at its height."""
     end = datetime.now(UTC)
     start = end - timedelta(seconds=HISTORY_S)
     for metric, points in series.items():
         key = SeriesKey(target.tenant, target.plant, target.line, target.machine, metric)
         with contextlib.suppress(EdgetwinError):
             found = await services.series(key, start, end, 1)
-            for b in found["points"]:
-                ts = datetime.fromisoformat(b["bucket"].replace("Z", "+00:00")).timestamp()
-                points.append((ts * 1000, b["avg"]))
+            points.extend((t, v) for t, v in charts.envelope(found["points"], 1) if v is not None)
 
 
 def pages() -> list[PageSpec]:
