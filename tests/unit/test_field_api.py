@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
@@ -183,6 +185,15 @@ def test_closed_live_sockets_end_their_subscriptions_without_traffic(client: Tes
         with client.websocket_connect("/api/v1/live?topics=v1/acme/quiet-plant/%23"):
             pass
     _wait(lambda: hub.subscribers == 0, 5, "every subscription to end")
+
+
+def test_live_topic_filters_follow_the_name_rule(client: TestClient) -> None:
+    for topics in ("v1/acme/a b/#", "v1/#/x", "v1/acme/plant-01/x#"):
+        url = f"/api/v1/live?topics={quote(topics)}"
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(url) as ws:
+            ws.receive_json()
+        assert closed.value.code == 1008
+    assert client.app.state.live.subscribers == 0  # type: ignore[attr-defined]
 
 
 # -- principles: a bad item never wedges a loop; /health reports a dead loop --
