@@ -48,11 +48,9 @@ BUCKET_S: Final = 4  # two 2 s cycles per point: 150 points per chart
 REFRESH_S: Final = 2.0  # KPIs, machine states, fault switches
 CHART_REFRESH_S: Final = 4.0  # 18 series queries, shared by every open tab
 
-STATES: Final = {
-    STATE_RUN: ("RUN", "positive"),
-    STATE_STOP: ("STOP", "warning"),
-    STATE_FAULT: ("FAULT", "negative"),
-}
+# The labels come with the readings (``/api/v1/devices`` gives each enum value its label, as the
+# device type declares it); only the colours are the page's.
+STATE_COLORS: Final = {STATE_RUN: "positive", STATE_STOP: "warning", STATE_FAULT: "negative"}
 FAULT_TEXT: Final = {
     "bearing_fault": (
         "Bearing fault",
@@ -142,8 +140,10 @@ class MachinePanel:
         if not device["online"]:
             self.state.set("OFFLINE", "grey-7", "offline")
         else:
-            state = metrics.get("state", {}).get("value")
-            text, color = STATES.get(int(state) if state is not None else -1, ("?", "grey-7"))
+            state = metrics.get("state", {})
+            text = str(state.get("label") or "?")
+            code = state.get("value")
+            color = STATE_COLORS.get(int(code) if code is not None else -1, "grey-7")
             self.state.set(text, color, text.lower())
         self.temp.set_text(fmt.decimal(metrics.get("temp", {}).get("value")))
         self.vibration.set_text(fmt.decimal(metrics.get("vibration_rms", {}).get("value"), 2))

@@ -29,6 +29,7 @@ from edgetwin.dashboard.frame import frame
 from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import StatCard, StatusBadge, card, page_subscription, section
 from edgetwin.packs.motor.device import DEVICE_ID
+from edgetwin.packs.motor.device_types import MOTOR
 
 DEFAULT_LINE: Final = "line-m"  # the line of the motor pack's pipeline snippet
 HISTORY_S: Final = 120
@@ -44,6 +45,11 @@ STATE_COLORS: Final = {
     "failed": "negative",
     "expired": "warning",
 }
+
+
+# The status codes' labels as the device type declares them (RUNNING, ANOMALY).
+_STATUS = MOTOR.metric("status")
+STATUS_LABELS: Final = dict(_STATUS.states) if _STATUS is not None else {}
 
 
 def temp_color(celsius: float | None) -> str:
@@ -204,10 +210,8 @@ async def motor_page() -> None:
                 elif metric == "uptime":
                     up_card.set(f"{value:.1f}", "since the last reset")
                 elif metric == "status":
-                    if value >= 1:
-                        badge.set("ANOMALY", "negative", "ANOMALY")
-                    else:
-                        badge.set("RUNNING", "positive", "RUNNING")
+                    label = STATUS_LABELS.get(int(value), f"status {value:g}")
+                    badge.set(label, "positive" if value == 0 else "negative", label)
             elif ev["type"] == "command" and data["id"] == state["cmd"]:
                 show_command(data)
             elif ev["type"] == "alert":
