@@ -68,7 +68,9 @@ def test_alerts_are_tagged_with_the_edge_and_a_silent_edge_is_one() -> None:
     alert = {"kind": "buffer_high", "message": "80% full", "since": 90.0, "active": True}
     reg.from_status({**_status(100.0, 5, 10), "alerts": [alert]})
     [listed] = reg.alerts()
-    assert listed == {**alert, "cleared": None, "source": "edge:edge-01"}
+    # times in ISO 8601 UTC, as everywhere in the API
+    since = "1970-01-01T00:01:30.000Z"
+    assert listed == {**alert, "since": since, "cleared": None, "source": "edge:edge-01"}
     reg.edges["edge-01"].last_report -= 20  # nothing heard for 20 s
     silent, high = reg.alerts()
     assert (silent["kind"], silent["active"], high["kind"]) == ("edge_silent", True, "buffer_high")

@@ -169,6 +169,21 @@ def test_commands_carry_iso_times_in_the_api_and_the_live_stream(client: TestCli
     assert ISO_UTC.match(reading["last_seen"])
 
 
+def test_alerts_carry_iso_times_in_stats_and_the_live_stream(client: TestClient) -> None:
+    link = client.app.state.plant_link  # type: ignore[attr-defined]
+    raised = datetime(2026, 1, 15, 10, 30, 0, 123000, tzinfo=UTC).timestamp()
+    alert = {"kind": "buffer_high", "message": "80% full", "since": raised, "active": True}
+    status = {"edge_id": "edge-01", "ts": time.time(), "buffer_depth": 3, "alerts": [alert]}
+    with client.websocket_connect("/api/v1/live?topics=v1/acme/plant-01/alert/%23") as ws:
+        client.portal.call(link.on_status, "v1/acme/plant-01/status/edge-01", status)  # type: ignore[union-attr]
+        event = ws.receive_json()
+    assert (event["data"]["since"], event["data"]["cleared"]) == ("2026-01-15T10:30:00.123Z", None)
+    client.app.state.services.edges.from_status(status)  # type: ignore[attr-defined]
+    stats = client.get("/api/v1/stats").json()
+    assert stats["alerts"][0]["since"] == "2026-01-15T10:30:00.123Z"
+    assert stats["edges"][0]["alerts"][0]["since"] == "2026-01-15T10:30:00.123Z"
+
+
 # -- issue 14 item 11: enum labels beside their codes --
 def test_devices_show_the_label_of_an_enum_value(client: TestClient) -> None:
     client.post("/api/v1/ingest", json=[_reading("line-01", "cnc-01", "state", 2),

@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from edgetwin.cloud.schemas.edges import EdgeAlert, EdgePublic
+from edgetwin.cloud.schemas.base import iso_seconds
+from edgetwin.cloud.schemas.edges import AlertPublic, EdgeAlert, EdgePublic
 from edgetwin.core.status import EdgeStatus, UplinkState
 
 log = logging.getLogger("edgetwin.cloud.edges")
@@ -75,7 +76,7 @@ class EdgeState:
             redelivered=None if s is None else s.redelivered,
             sent=None if s is None else s.sent,
             dead_letters=0 if s is None else s.dead_letters,
-            alerts=[] if s is None else s.alerts,
+            alerts=[] if s is None else [AlertPublic.of(a) for a in s.alerts],
             sinks={} if s is None else s.sinks,
         )
 
@@ -160,7 +161,9 @@ class EdgeRegistry:
             if e.status is None:  # heard of only through ingest headers: no alerts, no silence
                 continue
             source = f"edge:{e.edge_id}"
-            out.extend(EdgeAlert(**a.model_dump(), source=source) for a in e.status.alerts)
+            out.extend(
+                EdgeAlert(**AlertPublic.of(a).model_dump(), source=source) for a in e.status.alerts
+            )
             if now - e.last_report > SILENT_AFTER_S:
                 out.append(
                     EdgeAlert(
@@ -168,11 +171,13 @@ class EdgeRegistry:
                         source=source,
                         active=True,
                         message=f"no report from {e.edge_id} for {now - e.last_report:.0f} s",
-                        since=e.last_report,
+                        since=iso_seconds(e.last_report),
                         cleared=None,
                     )
                 )
-        return sorted(out, key=lambda a: (not a.active, -a.since))
+        # newest first (ISO times of one format sort as the instants do), then active first
+        out.sort(key=lambda a: a.since, reverse=True)
+        return sorted(out, key=lambda a: not a.active)
 
     def alerts(self) -> list[dict[str, Any]]:
         """:meth:`alert_list` as dicts."""

@@ -77,6 +77,10 @@ class LiveHub:
 def wire_live(hub: LiveHub, services: Any, link: Any, commands: Any) -> None:
     """Connect the hub to its producers: ingest (readings), edge statuses (alerts) and the
     edges' command reports (which the command service turns into lifecycle events)."""
+    from pydantic import ValidationError
+
+    from edgetwin.cloud.schemas.edges import AlertPublic
+    from edgetwin.core.status import Alert
     from edgetwin.core.topics import reading_topic
 
     def readings(points: Any, historical: bool) -> None:
@@ -95,9 +99,15 @@ def wire_live(hub: LiveHub, services: Any, link: Any, commands: Any) -> None:
                 continue
             key = (topic, str(alert["kind"]))
             sig = (alert.get("active"), alert.get("since"), alert.get("message"))
-            if seen.get(key) != sig:
-                seen[key] = sig
-                hub.publish("alert", f"{prefix}/alert/{alert['kind']}", alert)
+            if seen.get(key) == sig:
+                continue
+            try:  # times in ISO 8601 UTC, as everywhere in the API
+                public = AlertPublic.of(Alert.model_validate(alert)).model_dump()
+            except (ValidationError, ValueError, OverflowError, OSError) as exc:
+                services.loops.failed("live-fanout", f"alert {str(alert['kind'])[:64]!r}", exc)
+                continue
+            seen[key] = sig
+            hub.publish("alert", f"{prefix}/alert/{alert['kind']}", public)
 
     services.on_ingest.append(readings)
     link.on_status = statuses

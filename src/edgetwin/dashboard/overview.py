@@ -108,7 +108,7 @@ class AlertList:
                     )
                     ui.label(str(a.get("message", ""))).classes("min-w-0 grow truncate")
                     since = a.get("since")
-                    when = f"{fmt.age(now - float(since))} ago" if since else ""
+                    when = f"{fmt.age(now - fmt.instant(str(since)))} ago" if since else ""
                     state = "active" if active else "cleared"
                     ui.label(f"{a.get('source', '')} · {state} · {when}").classes("et-sub")
 

@@ -8,13 +8,12 @@ edge's report names by its id (a report carries no tenant).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
 from edgetwin.cloud.commands.lifecycle import ORDER, advance
-from edgetwin.core.point import format_ts
+from edgetwin.cloud.schemas.base import iso_seconds
 
 OPEN: Final = "state IN ('queued', 'sent', 'delivered')"
 SAME_KEY: Final = (
@@ -81,11 +80,6 @@ class Reads:
 
     def open_commands(self) -> list[dict[str, Any]]:
         return self._where(f"{OPEN} ORDER BY created_at", ())
-
-
-def iso_seconds(seconds: float) -> str:
-    """UNIX seconds as the API writes every time: ISO 8601, UTC, milliseconds, ``Z``."""
-    return format_ts(datetime.fromtimestamp(seconds, UTC))
 
 
 def command_view(cmd: dict[str, Any]) -> dict[str, Any]:

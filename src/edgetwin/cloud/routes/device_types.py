@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from edgetwin.cloud.params import NamePath
 from edgetwin.core.device import Completion, DeviceType, MetricKind
 
 router = APIRouter(prefix="/api/v1", tags=["device types"])
@@ -72,7 +73,7 @@ async def device_types(types: DeviceTypesDep) -> list[DeviceTypePublic]:
     summary="One device type",
     responses={404: {"description": "no enabled pack declares this device type"}},
 )
-async def device_type(name: str, types: DeviceTypesDep) -> DeviceTypePublic:
+async def device_type(name: NamePath, types: DeviceTypesDep) -> DeviceTypePublic:
     for t in types:
         if t.name == name:
             return DeviceTypePublic.model_validate(t.public())

@@ -9,7 +9,7 @@ JSON object ``{"type", "topic", "data"}``, one of (:mod:`edgetwin.cloud.schemas.
   "data": {<the Reading: ts, id, tenant, plant, line, machine, metric, value, unit, q>,
   "historical": bool}}``
 - ``{"type": "alert", "topic": "v1/{tenant}/{plant}/alert/{kind}",
-  "data": {"kind", "message", "since", "active", "cleared"}}``
+  "data": {"kind", "message", "since", "active", "cleared"}}`` (times in ISO 8601 UTC)
 - ``{"type": "command", "topic": "v1/{tenant}/{plant}/{line}/{machine}/cmd/{id}",
   "data": <the command, as GET .../commands/{id} answers it>}``
 

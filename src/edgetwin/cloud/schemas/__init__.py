@@ -10,7 +10,7 @@ from edgetwin.cloud.schemas.commands import (
     CommandRecord,
     CommandStep,
 )
-from edgetwin.cloud.schemas.edges import EdgeAlert, EdgePublic
+from edgetwin.cloud.schemas.edges import AlertPublic, EdgeAlert, EdgePublic
 from edgetwin.cloud.schemas.ingest import IngestCounts
 from edgetwin.cloud.schemas.live import (
     AlertEvent,
@@ -24,6 +24,7 @@ from edgetwin.cloud.schemas.status import Device, DeviceMetric, Health, Stats, S
 
 __all__ = [
     "AlertEvent",
+    "AlertPublic",
     "CommandCreate",
     "CommandDevice",
     "CommandEvent",

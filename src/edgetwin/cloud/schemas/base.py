@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import BaseModel, ConfigDict
+
+from edgetwin.core.point import format_ts
 
 
 class Public(BaseModel):
@@ -11,3 +15,8 @@ class Public(BaseModel):
     from the API."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def iso_seconds(seconds: float) -> str:
+    """UNIX seconds as the API writes every time: ISO 8601, UTC, milliseconds, ``Z``."""
+    return format_ts(datetime.fromtimestamp(seconds, UTC))

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from edgetwin.cloud.schemas.base import Public
+from edgetwin.cloud.schemas.base import Public, iso_seconds
 from edgetwin.core.status import Alert, SinkStatus, UplinkState
+
+
+class AlertPublic(Public):
+    """An edge's alert as the API and the live stream show it: ``since`` (when it was raised)
+    and ``cleared`` (null while active) in ISO 8601 UTC; listed for an hour after it clears."""
+
+    kind: str
+    message: str
+    since: str = Field(examples=["2026-01-15T10:30:00.123Z"])
+    active: bool
+    cleared: str | None = None
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertPublic:
+        """The public view of an edge's :class:`~edgetwin.core.status.Alert` (UNIX seconds)."""
+        return cls(
+            kind=alert.kind,
+            message=alert.message,
+            since=iso_seconds(alert.since),
+            active=alert.active,
+            cleared=None if alert.cleared is None else iso_seconds(alert.cleared),
+        )
 
 
 class EdgePublic(Public):
     """An edge's last report (status topic or ingest headers), with its liveness.
 
     Fields that only the status topic carries are null for an edge heard of only through ingest
-    headers. Times are UNIX seconds, ages seconds, sizes bytes.
+    headers. Ages are seconds, sizes bytes; alerts' times are ISO 8601 UTC. ``reported_at``
+    is still the edge's own UNIX time of its report.
 
     Attributes:
         buffer_depth: readings in its buffer; oldest_age_s: age of the oldest of them.
@@ -51,11 +74,11 @@ class EdgePublic(Public):
     redelivered: int | None
     sent: int | None
     dead_letters: int
-    alerts: list[Alert]
+    alerts: list[AlertPublic]
     sinks: dict[str, SinkStatus] = Field(default_factory=dict)
 
 
-class EdgeAlert(Alert):
+class EdgeAlert(AlertPublic):
     """An edge's alert in the cloud's list, with its ``source`` (``edge:{edge_id}``). Besides the
     edge's own alerts, the cloud raises ``edge_silent`` for an edge not heard from for 15 s."""
 

@@ -8,7 +8,8 @@ Every message is one JSON object ``{"type", "topic", "data"}``:
   ``tenant``, ``plant``, ``line``, ``machine``, ``metric``, ``value``, ``unit``, ``q``) plus
   ``historical`` (true for backfill after an outage).
 - ``alert``: ``topic`` is ``v1/{tenant}/{plant}/alert/{kind}``; ``data`` is an edge's
-  :class:`~edgetwin.core.status.Alert`, sent when it is raised, changes or clears.
+  :class:`~edgetwin.cloud.schemas.edges.AlertPublic` (times in ISO 8601 UTC), sent when it is
+  raised, changes or clears.
 - ``command``: ``topic`` is ``v1/{tenant}/{plant}/{line}/{machine}/cmd/{id}``; ``data`` is the
   command (:class:`~edgetwin.cloud.schemas.commands.CommandRecord`) after each move.
 """
@@ -21,7 +22,7 @@ from pydantic import Field
 
 from edgetwin.cloud.schemas.base import Public
 from edgetwin.cloud.schemas.commands import CommandRecord
-from edgetwin.core.status import Alert
+from edgetwin.cloud.schemas.edges import AlertPublic
 
 
 class ReadingData(Public):
@@ -49,7 +50,7 @@ class ReadingEvent(Public):
 class AlertEvent(Public):
     type: Literal["alert"]
     topic: str
-    data: Alert
+    data: AlertPublic
 
 
 class CommandEvent(Public):

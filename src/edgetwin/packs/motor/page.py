@@ -222,7 +222,7 @@ async def motor_page() -> None:
                         color = "negative" if a.get("active") else "grey-7"
                         with ui.row().classes("items-center gap-2"):
                             ui.badge("active" if a.get("active") else "cleared", color=color)
-                            ui.label(f"{time.strftime('%H:%M:%S', time.localtime(a['since']))} "
+                            ui.label(f"{time.strftime('%H:%M:%S', time.localtime(fmt.instant(a['since'])))} "
                                      f"{a['message']}").classes("et-sub")  # fmt: skip
         housing.material(temp_color(state["temperature"]))
         vib = state["vibration"]
