@@ -205,6 +205,20 @@ def ms_to_datetime(ms: int) -> datetime:
     return _EPOCH + ms * _MS
 
 
+_NUMBER: TypeAdapter[float] = TypeAdapter(Number)
+
+
+def valid_value(value: object) -> bool:
+    """Whether ``value`` (as decoded from JSON) is a reading's value by the one rule of
+    :data:`Number` (see :data:`NUMBER_RULE`): for sources that build readings with
+    :meth:`Point.make` from a device's own fields (a serial line, a CSV file)."""
+    try:
+        _NUMBER.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _POINT = TypeAdapter(Point)
