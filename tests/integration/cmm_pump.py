@@ -26,6 +26,7 @@ def config(folder: Path, settle_s: float = 0.3) -> DropFolderConfig:
             "length": Column(column="Observed_Part_Length_mm", unit="mm"),
         },
         texts={"part_serial": "Part_Serial"},
+        seq_metric="measurement",
         settle_s=settle_s,
     )
 

@@ -65,7 +65,8 @@ class DropFolderConfig(BaseModel):
         timestamp: the column with the measurement's time (ISO 8601; no offset means UTC).
         columns: metric -> numeric column and unit.
         texts: name -> text column, kept in the checkpoint database (:func:`read_texts`).
-        seq_metric: the metric numbering the measurements (None: no such reading).
+        seq_metric: the metric numbering the measurements (default None: no such reading;
+            the cmm pack sets it, its MES sink orders records by it).
         delimiter, decimal: the CSV dialect (``auto`` guesses from the header).
         settle_s: a file's size must stay unchanged this long before it is read.
         on_done: ``move`` to ``done_dir`` or ``delete`` a processed file.
@@ -81,7 +82,7 @@ class DropFolderConfig(BaseModel):
     timestamp: str = "Timestamp"
     columns: dict[Segment, Column]
     texts: dict[str, str] = Field(default_factory=dict)
-    seq_metric: Segment | None = "measurement"
+    seq_metric: Segment | None = None
     delimiter: Literal["auto", ",", ";", "\t"] = "auto"
     decimal: Literal["auto", ".", ","] = "auto"
     settle_s: Annotated[float, Field(ge=0, le=60)] = 1.0
