@@ -3,6 +3,7 @@ environment (``EDGETWIN_*``), command-line flags."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -86,7 +88,10 @@ class Settings(BaseSettings):
         description="endpoint of the edge's OPC UA server (the cmm pack); security None only"
         " on loopback",
     )
-    packs: list[str] = Field(default_factory=lambda: ["factory", "motor"])
+    packs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["factory", "motor"],
+        description="the twins to run: a comma-separated list (factory,motor) or a JSON list",
+    )
     mqtt_share_group: str | None = Field(
         None,
         pattern=SEGMENT_PATTERN,
@@ -126,6 +131,22 @@ class Settings(BaseSettings):
     mqtt_key_file: Path | None = Field(None, description="key of the client certificate")
     mqtt_username: str | None = Field(None, description="broker user (overrides the URL's)")
     mqtt_password: str | None = Field(None, description="broker password (overrides the URL's)")
+
+    @field_validator("packs", mode="before")
+    @classmethod
+    def _pack_list(cls, value: object) -> object:
+        """``factory,motor`` as well as ``["factory", "motor"]`` (and a list, from a file)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f'not a JSON list ({exc.msg}); write factory,motor or ["factory", "motor"]'
+                ) from exc
+        return [name.strip() for name in text.split(",") if name.strip()]
 
     @field_validator("data_dir")
     @classmethod
@@ -230,15 +251,47 @@ def config_path() -> Path | None:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings, turning validation errors into one readable ConfigError."""
+    """Build settings, turning every error into a ConfigError of one line per bad setting.
+
+    Raises:
+        ConfigError: each line names the setting (and its variable), what is wrong with it and
+            the value given (never a password's).
+    """
+    import tomllib
+
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        ]
-        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from exc
+        raise ConfigError(
+            "\n".join(_setting_error(e) for e in exc.errors(include_url=False))
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {os.environ.get('EDGETWIN_CONFIG')}: {exc}") from exc
+    except SettingsError as exc:  # a value the environment source could not even parse
+        raise ConfigError(f"{exc}") from exc
+
+
+_SECRET = ("password",)
+
+
+def _setting_error(error: Any) -> str:
+    """One line for one pydantic error: ``setting packs (EDGETWIN_PACKS): ...; got 'x'``."""
+    loc = [str(p) for p in error["loc"]]
+    if not loc:  # a rule across settings: its message names them
+        return f"settings: {error['msg'].removeprefix('Value error, ')}"
+    name = loc[0]
+    where = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        source = os.environ.get("EDGETWIN_CONFIG") or "the settings"
+        known = ", ".join(sorted(Settings.model_fields))
+        return f"{source}: {name!r} is not a setting (known: {known})"
+    message = error["msg"].removeprefix("Value error, ")
+    shown = error.get("input")
+    got = ""
+    if not any(word in name for word in _SECRET) and isinstance(shown, str | int | float):
+        got = f"; got {shown!r}"
+    return f"setting {where} (EDGETWIN_{name.upper()}): {message}{got}"
