@@ -2,6 +2,10 @@
 depth. Edges report through ingest request headers and, where the cloud shares the plant's
 broker, through their retained status topic (which keeps working while the data uplink is cut).
 
+An edge that cannot reach its broker cannot publish its status either; it sends the reason with
+each batch instead (``x-edgetwin-broker-link``), and the cloud lists it as that edge's
+``broker_link`` alert, beside the alerts of its last status report.
+
 A status report is validated as :class:`edgetwin.core.status.EdgeStatus` (keys the model does not
 know are ignored, so an edge newer than its cloud still reports); one that does not validate is
 logged and ignored. The public view (``/api/v1/stats`` ``edges[]``) is
@@ -26,6 +30,8 @@ from edgetwin.core.status import EdgeStatus, UplinkState
 log = logging.getLogger("edgetwin.cloud.edges")
 
 SILENT_AFTER_S: Final = 15.0  # an edge reports every 2 s; this long without a word, it is silent
+BROKER_LINK_HEADER: Final = "x-edgetwin-broker-link"
+MAX_HEADER_MESSAGE: Final = 500
 
 
 @dataclass
@@ -40,6 +46,24 @@ class EdgeState:
     last_report: float = 0.0
     status: EdgeStatus | None = None
     history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=1800))
+    broker_link: str | None = None  # why the edge cannot reach its broker, from its batches
+    broker_link_since: float = 0.0
+
+    def header_alert(self) -> AlertPublic | None:
+        """The broker-link error the edge sent with its batches, as an alert; None when it sent
+        none, or when its last status report (newer than the error) already lists one."""
+        if self.broker_link is None:
+            return None
+        s = self.status
+        if s is not None and any(a.kind == "broker_link" and a.active for a in s.alerts):
+            return None
+        return AlertPublic(
+            kind="broker_link",
+            message=f"{self.broker_link} (sent with the edge's readings: its status reports"
+            " go through that broker)",
+            since=iso_seconds(self.broker_link_since),
+            active=True,
+        )
 
     def record(self, now: float) -> None:
         """One sample per second: later reports in the same second update its value. (Moving the
@@ -76,7 +100,8 @@ class EdgeState:
             redelivered=None if s is None else s.redelivered,
             sent=None if s is None else s.sent,
             dead_letters=0 if s is None else s.dead_letters,
-            alerts=[] if s is None else [AlertPublic.of(a) for a in s.alerts],
+            alerts=([] if s is None else [AlertPublic.of(a) for a in s.alerts])
+            + ([] if (h := self.header_alert()) is None else [h]),
             sinks={} if s is None else s.sinks,
         )
 
@@ -97,9 +122,17 @@ class EdgeRegistry:
             self.edges[edge_id] = EdgeState(edge_id)
         return self.edges[edge_id]
 
-    def from_headers(self, edge_id: str, depth: str | None, oldest_age: str | None) -> None:
-        """An ingest request's ``x-edgetwin-*`` headers: the buffer's depth (readings) and its
-        oldest reading's age (seconds). Values that are not numbers are ignored."""
+    def from_headers(
+        self,
+        edge_id: str,
+        depth: str | None,
+        oldest_age: str | None,
+        broker_link: str | None = None,
+    ) -> None:
+        """An ingest request's ``x-edgetwin-*`` headers: the buffer's depth (readings), its
+        oldest reading's age (seconds) and, while the edge cannot reach its broker, why
+        (``x-edgetwin-broker-link``; a batch without it says the link is fine). Values that are
+        not numbers are ignored."""
         now = time.time()
         state = self._get(edge_id)
         try:
@@ -107,6 +140,14 @@ class EdgeRegistry:
             state.oldest_age_s = float(oldest_age) if oldest_age else None
         except ValueError:
             return
+        if broker_link:
+            if state.broker_link is None:
+                state.broker_link_since = now
+                log.warning("edge %s cannot reach its broker: %s", edge_id, broker_link)
+            state.broker_link = broker_link[:MAX_HEADER_MESSAGE]
+        elif state.broker_link is not None:
+            log.info("edge %s reaches its broker again", edge_id)
+            state.broker_link = None
         state.uplink = "ok"
         state.online = True
         state.last_report = now
@@ -158,9 +199,12 @@ class EdgeRegistry:
         now = time.time()
         out: list[EdgeAlert] = []
         for e in self.edges.values():
-            if e.status is None:  # heard of only through ingest headers: no alerts, no silence
-                continue
             source = f"edge:{e.edge_id}"
+            header = e.header_alert()
+            if header is not None:
+                out.append(EdgeAlert(**header.model_dump(), source=source))
+            if e.status is None:  # heard of only through ingest headers: no silence
+                continue
             out.extend(
                 EdgeAlert(**AlertPublic.of(a).model_dump(), source=source) for a in e.status.alerts
             )

@@ -1,10 +1,16 @@
 """The cloud's MQTT link to a plant broker: publishes commands and follows retained status
 topics (what simulators and devices report, edges' buffer reports); packs read the statuses of
-their own devices through :meth:`PlantLink.status`."""
+their own devices through :meth:`PlantLink.status`.
+
+It logs which broker it uses when it starts (a standalone ``edgetwin cloud`` would otherwise
+connect to whatever listens on the embedded broker's port without a word) and, while it cannot
+connect, why: each reason once, then at most every 45 s (:mod:`edgetwin.transport.linklog`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +21,10 @@ import paho.mqtt.client as paho
 from edgetwin.cloud.edges import EdgeRegistry
 from edgetwin.core.settings import Settings
 from edgetwin.core.topics import command_result_filter, status_topic
-from edgetwin.transport.mqtt import make_client, resolve_target
+from edgetwin.transport.linklog import diagnose, link_report
+from edgetwin.transport.mqtt import make_client, refused, resolve_target, where
+
+DIAGNOSE_EVERY_S = 3.0
 
 log = logging.getLogger("edgetwin.cloud.mqtt")
 
@@ -28,6 +37,10 @@ class PlantLink:
         self.connected = False
         self._client: paho.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._closing = False
+        self._refused = False
+        self.last_error: str | None = None
         # -- device command reports and live fan-out of statuses --
         self.on_command_report: Callable[[dict[str, Any]], None] | None = None
         self.on_status: Callable[[str, dict[str, Any]], None] | None = None
@@ -35,6 +48,15 @@ class PlantLink:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         target = resolve_target(self.settings)
+        self.target = target
+        self._report = link_report(target)
+        how = (
+            "--mqtt-url / EDGETWIN_MQTT_URL"
+            if self.settings.mqtt_url
+            else "the embedded broker's port, --mqtt-port / EDGETWIN_MQTT_PORT;"
+            " another broker: --mqtt-url / EDGETWIN_MQTT_URL"
+        )
+        log.info("plant broker: %s (%s)", where(target), how)
         client = make_client(target, f"edgetwin-cloud-{self.settings.http_port}")
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -42,12 +64,30 @@ class PlantLink:
         client.connect_async(target.host, target.port, keepalive=30)
         client.loop_start()
         self._client = client
+        self._watch = asyncio.create_task(self._watch_link(), name="plant-link-watch")
 
     def stop(self) -> None:
+        self._closing = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
+
+    async def _watch_link(self) -> None:
+        """While not connected, find out why (paho retries a failed TLS handshake or a refused
+        TCP connection without a word) and say it."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while not self._closing:
+                await asyncio.sleep(DIAGNOSE_EVERY_S)
+                if self.connected or self._refused or self._closing:
+                    continue
+                reason = await diagnose(self.target)
+                if reason is not None and not self.connected and not self._closing:
+                    self.last_error = reason
+                    self._report.down(f"{reason}; commands and status wait for it")
 
     def publish(self, topic: str, payload: dict[str, Any]) -> bool:
         """Publish with QoS 1; False if the broker is not reachable right now."""
@@ -66,13 +106,25 @@ class PlantLink:
 
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.error("plant broker refused the cloud: %s", reason)
+            self._refused = True
+            self.last_error = refused(self.target, reason)
+            self._report.down(self.last_error, logging.ERROR)
             return
+        self._refused = False
+        self.last_error = None
         self.connected = True
+        self._report.up()
+        log.info("connected to the plant broker %s", where(self.target))
         client.subscribe([("v1/+/+/status/+", 1), (command_result_filter(), 1)])
 
-    def _on_disconnect(self, *_args: Any) -> None:
+    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        was = self.connected
         self.connected = False
+        if self._closing:
+            log.info("disconnected from the plant broker %s", where(self.target))
+        elif was:
+            self.last_error = f"disconnected from the broker: {reason}; reconnecting"
+            self._report.down(self.last_error)
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         try:

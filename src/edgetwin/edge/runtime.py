@@ -40,7 +40,8 @@ from edgetwin.edge.pipeline import PipelineConfig, Plugins, build
 from edgetwin.edge.rejects import Rejects
 from edgetwin.process import stop_event
 from edgetwin.transport.client import MqttClient
-from edgetwin.transport.mqtt import BrokerLinkError, check_broker, resolve_target
+from edgetwin.transport.linklog import diagnose, link_report
+from edgetwin.transport.mqtt import resolve_target
 
 log = logging.getLogger("edgetwin.edge")
 
@@ -271,13 +272,11 @@ class EdgeRuntime:
                 self.link_error = None
                 self.alerts.clear("broker_link")
                 continue
-            try:
-                await asyncio.to_thread(check_broker, target)
-            except BrokerLinkError as exc:
-                if str(exc) != self.link_error:
-                    log.error("broker link: %s", exc)
-                self.link_error = str(exc)
-                self.alerts.raise_("broker_link", str(exc))
+            reason = await diagnose(target)  # the probe the MQTT clients share
+            if reason is not None:
+                link_report(target).down(reason)  # each reason once, then every 45 s
+                self.link_error = reason
+                self.alerts.raise_("broker_link", reason)
 
     # -- state, health, status --
     def _load_states(self) -> None:

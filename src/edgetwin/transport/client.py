@@ -4,11 +4,16 @@ Subscriptions are persistent (clean session off) at QoS 1 and acknowledged by th
 after it has done what it must (paho's manual ack): the edge's MQTT source acks after the buffer
 commit, its control link after the command router remembered the command. A crash in between
 makes the broker deliver again instead of losing the message.
+
+While the client cannot connect it says why (a refused password, a certificate not accepted,
+nothing listening), each reason once and then at most every 45 s (:mod:`.linklog`); closing
+the client (a stop) is not an outage and logs at INFO.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -16,9 +21,12 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from edgetwin.core.settings import MqttTarget
-from edgetwin.transport.mqtt import make_client
+from edgetwin.transport.linklog import diagnose, link_report
+from edgetwin.transport.mqtt import make_client, refused
 
 log = logging.getLogger("edgetwin.mqtt")
+
+DIAGNOSE_AFTER_S = 3.0  # not connected this long: find out why (paho does not say)
 
 
 class MqttClient:
@@ -59,6 +67,9 @@ class MqttClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._closing = False
+        self._refused = False  # the broker said why it refused the last CONNECT
+        self._report = link_report(target)
+        self._watch: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> MqttClient:
         self._loop = asyncio.get_running_loop()
@@ -73,9 +84,15 @@ class MqttClient:
         client.connect_async(self.target.host, self.target.port, keepalive=self.keepalive_s)
         client.loop_start()
         self._client = client
+        self._watch = asyncio.create_task(self._watch_link(), name=f"mqtt-link-{self.client_id}")
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self._client is not None:
             self._closing = True
             self._client.disconnect()
@@ -104,14 +121,31 @@ class MqttClient:
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=qos, retain=retain)
 
+    async def _watch_link(self) -> None:
+        """While not connected, find out why and report it (shared with this process's other
+        clients of the same broker)."""
+        while True:
+            await asyncio.sleep(DIAGNOSE_AFTER_S)
+            if self.connected.is_set() or self._closing:
+                continue
+            if self._refused:
+                continue  # the broker said why itself, and says it again on each attempt
+            reason = await diagnose(self.target)
+            if reason is not None and not self.connected.is_set() and not self._closing:
+                self.last_error = reason
+                self._report.down(reason)
+
     # -- paho callbacks, on paho's network thread --
     def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            self.last_error = f"broker refused the connection: {reason}"
-            log.error("%s (check the MQTT username and password)", self.last_error)
+            self.last_error = refused(self.target, reason)
+            self._refused = True
+            self._report.down(self.last_error, logging.ERROR)
             return
+        self._refused = False
         client.subscribe([(topic, 1) for topic in self.subscriptions])
         self.last_error = None
+        self._report.up()
         log.info(
             "connected to %s:%d (session present: %s), subscribed to %s",
             self.target.host,
@@ -122,17 +156,17 @@ class MqttClient:
         self._call(self.connected.set)
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self.last_error = f"disconnected from the broker: {reason}"
         if self._closing:  # our own disconnect: expected, not something to act on
             log.info("disconnected from %s:%d", self.target.host, self.target.port)
-        else:
-            log.warning("%s; reconnecting", self.last_error)
+        elif self.last_error is None:  # a link that was up went down (a refusal said its own)
+            self.last_error = f"disconnected from the broker: {reason}"
+            self._report.down(f"{self.last_error}; reconnecting")
         self._call(self.connected.clear)
 
     def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if any(code.is_failure for code in codes):
             self.last_error = f"broker refused a subscription: {codes}"
-            log.error(self.last_error)
+            self._report.down(f"{self.last_error} (check the broker's ACL)", logging.ERROR)
             return
         self._call(self.subscribed.set)
 

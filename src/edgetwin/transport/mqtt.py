@@ -86,6 +86,19 @@ class BrokerLinkError(Exception):
     """The broker cannot be reached or refused us; the message says what to fix."""
 
 
+def where(target: MqttTarget) -> str:
+    """``mqtt://host:port`` or ``mqtts://host:port`` (never the credentials)."""
+    return f"{'mqtts' if target.tls else 'mqtt'}://{target.host}:{target.port}"
+
+
+def refused(target: MqttTarget, reason: object) -> str:
+    """What a refused CONNECT means, in the same words wherever it is seen."""
+    return (
+        f"{where(target)}: broker refused the connection: {reason}"
+        " (check the MQTT username and password)"
+    )
+
+
 def check_broker(target: MqttTarget, timeout_s: float = 5.0) -> None:
     """Connect once, synchronously, and raise :class:`BrokerLinkError` with a clear reason.
 
@@ -100,30 +113,28 @@ def check_broker(target: MqttTarget, timeout_s: float = 5.0) -> None:
 
     def on_connect(_c: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         if getattr(reason, "is_failure", False):
-            result["error"] = (
-                f"broker refused the connection: {reason} (check the MQTT username and password)"
-            )
+            result["error"] = refused(target, reason)
         done.set()
 
     client.on_connect = on_connect
-    where = f"{'mqtts' if target.tls else 'mqtt'}://{target.host}:{target.port}"
+    url = where(target)
     try:
         client.connect(target.host, target.port, keepalive=10)
     except ssl.SSLCertVerificationError as exc:
         raise BrokerLinkError(
-            f"TLS to {where}: the broker's certificate was not accepted: {exc.verify_message}"
+            f"TLS to {url}: the broker's certificate was not accepted: {exc.verify_message}"
             " (check mqtt_ca_file / EDGETWIN_MQTT_CA_FILE and the broker's host name)"
         ) from exc
     except ssl.SSLError as exc:
-        raise BrokerLinkError(f"TLS to {where} failed: {exc}") from exc
+        raise BrokerLinkError(f"TLS to {url} failed: {exc}") from exc
     except OSError as exc:
-        raise BrokerLinkError(f"cannot reach {where}: {exc}") from exc
+        raise BrokerLinkError(f"cannot reach {url}: {exc}") from exc
     try:
         client.loop_start()
         if not done.wait(timeout_s):
-            raise BrokerLinkError(f"{where} did not answer the MQTT handshake in {timeout_s} s")
+            raise BrokerLinkError(f"{url} did not answer the MQTT handshake in {timeout_s} s")
         if "error" in result:
-            raise BrokerLinkError(f"{where}: {result['error']}")
+            raise BrokerLinkError(result["error"])
     finally:
         client.disconnect()
         client.loop_stop()

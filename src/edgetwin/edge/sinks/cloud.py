@@ -5,12 +5,14 @@ a 422 names each malformed item, which is refused for good; a 413 asks for small
 other answer or a network error is retryable. Several ingest workers may be given: a failing one
 sends the next batch to the next worker at once, and the forwarder backs off only after a whole
 round failed. Each request carries the edge's id, the depth of its outbox behind the batch and
-the age of its oldest reading, so the cloud shows the edge's buffer even when no status arrives.
+the age of its oldest reading, so the cloud shows the edge's buffer even when no status arrives;
+and while the edge's ``broker_link`` alert is active, its message (``x-edgetwin-broker-link``):
+an edge that cannot reach its broker cannot publish its status there, but the cloud still hears.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import httpx
@@ -58,6 +60,7 @@ class CloudSink:
         timeout_s: float = 5.0,
         window: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        broker_link: Callable[[], str | None] = lambda: None,
     ) -> None:
         if not urls:
             raise ValueError("the cloud sink needs at least one URL")
@@ -67,6 +70,7 @@ class CloudSink:
         self.timeout_s = timeout_s
         self.window = window
         self.transport = transport  # None: the network
+        self.broker_link = broker_link  # why the edge cannot reach its broker, None if it can
         self._worker = 0
         self._failed_in_turn = 0  # failures since the last success: a whole round backs off
         self._http: httpx.AsyncClient | None = None
@@ -75,7 +79,14 @@ class CloudSink:
     def from_config(cls, name: str, config: CloudSinkConfig, ctx: PluginContext) -> CloudSink:
         urls = config.urls or (ctx.settings.cloud_urls if ctx.settings is not None else [])
         window = ctx.settings.uplink_window if ctx.settings is not None else 3
-        return cls(name, urls, ctx.edge_id, timeout_s=config.timeout_s, window=window)
+        return cls(
+            name,
+            urls,
+            ctx.edge_id,
+            timeout_s=config.timeout_s,
+            window=window,
+            broker_link=lambda: _active_alert(ctx.alerts, "broker_link"),
+        )
 
     @property
     def url(self) -> str:
@@ -115,6 +126,9 @@ class CloudSink:
             if info.oldest_age_s is None
             else f"{info.oldest_age_s:.1f}",
         }
+        link_error = self.broker_link()
+        if link_error:
+            headers["x-edgetwin-broker-link"] = _header_text(link_error)
         try:
             resp = await self._http.post(
                 url,
@@ -149,6 +163,23 @@ class CloudSink:
             if retry_now:
                 message += f"; trying {self.url}"
         return CloudUnreachableError(message, retry_now=retry_now)
+
+
+def _active_alert(alerts: object, kind: str) -> str | None:
+    """The message of the edge's active alert ``kind`` (None when it is not raised)."""
+    listed = getattr(alerts, "listed", None)
+    if listed is None:
+        return None
+    for alert in listed():
+        if alert.get("kind") == kind and alert.get("active"):
+            return str(alert.get("message", kind))
+    return None
+
+
+def _header_text(text: str, limit: int = 500) -> str:
+    """``text`` as a header value: printable ASCII, one line, at most ``limit`` characters."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return clean[:limit]
 
 
 def _refused(resp: httpx.Response) -> dict[int, str]:
