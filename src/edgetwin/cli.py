@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: a flag shows no value placeholder, and [[sinks]] is text, not markup.
+    rich_markup_mode=None,
 )
 
 HttpPort = Annotated[
@@ -36,7 +38,7 @@ MqttPort = Annotated[
     typer.Option(
         "--mqtt-port",
         envvar="EDGETWIN_MQTT_PORT",
-        help="port of the embedded MQTT broker (default 1883)",
+        help="port of the embedded MQTT broker on 127.0.0.1 (default 1883)",
     ),
 ]
 DataDir = Annotated[
@@ -58,17 +60,33 @@ MqttUrl = Annotated[
     typer.Option(
         "--mqtt-url",
         envvar="EDGETWIN_MQTT_URL",
-        help="use this broker (mqtt://user:pass@host:port) instead of the embedded one",
+        help="use this broker (mqtt://user:pass@host:port, mqtts:// for TLS) instead of the"
+        " embedded one; its CA and credentials: EDGETWIN_MQTT_CA_FILE, EDGETWIN_MQTT_USERNAME,"
+        " EDGETWIN_MQTT_PASSWORD",
     ),
 ]
 
 
 def _settings(**overrides: object) -> Settings:
+    """The settings, or exit 2 with one ``error:`` line per bad setting, before anything starts.
+
+    An unknown pack name is such an error too (a misspelt pack would otherwise start nothing).
+    """
+    from edgetwin.packs import REGISTRY
+
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
+        unknown = [name for name in settings.packs if name not in REGISTRY]
+        if unknown:
+            raise ConfigError(
+                f"setting packs (EDGETWIN_PACKS): unknown pack {', '.join(map(repr, unknown))};"
+                f" known packs: {', '.join(sorted(REGISTRY))}"
+            )
     except ConfigError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
+        for line in str(exc).splitlines():
+            typer.secho(f"error: {line}", fg="red", err=True)
         raise typer.Exit(2) from exc
+    return settings
 
 
 def _logging(settings: Settings) -> None:
@@ -108,7 +126,11 @@ def up(
     db: Db = None,
     mqtt_url: MqttUrl = None,
 ) -> None:
-    """Start everything: broker, cloud + dashboard, edge gateway and the simulators."""
+    """Start everything: broker, cloud + dashboard, edge gateway and the simulators.
+
+    The parts use the embedded MQTT broker on 127.0.0.1 (--mqtt-port), or the broker of
+    --mqtt-url (then none is started); the cloud and dashboard listen on --http-port.
+    """
     from edgetwin.edge.broker import check_port_free
     from edgetwin.supervisor import Supervisor, child_env
     from edgetwin.transport.mqtt import ensure_credentials
@@ -142,7 +164,10 @@ def up(
 
 @app.command()
 def broker(mqtt_port: MqttPort = None, data_dir: DataDir = None) -> None:
-    """Run only the embedded MQTT broker (127.0.0.1)."""
+    """Run only the embedded MQTT broker on 127.0.0.1 (--mqtt-port); it connects to nothing.
+
+    Its credentials are kept in DATA-DIR/broker; other parts on the same data dir use them.
+    """
     from edgetwin.edge.broker import run_broker
 
     settings = _settings(mqtt_port=mqtt_port, data_dir=data_dir)
@@ -155,14 +180,26 @@ def broker(mqtt_port: MqttPort = None, data_dir: DataDir = None) -> None:
 
 @app.command()
 def cloud(
-    http_port: HttpPort = None, data_dir: DataDir = None, db: Db = None, mqtt_url: MqttUrl = None
+    http_port: HttpPort = None,
+    data_dir: DataDir = None,
+    db: Db = None,
+    mqtt_url: MqttUrl = None,
+    mqtt_port: MqttPort = None,
 ) -> None:
-    """Run only the cloud service (API and dashboard, with the enabled packs' parts)."""
+    """Run only the cloud service (API and dashboard, with the enabled packs' parts).
+
+    It serves HTTP on --http-port, stores readings in --db, and links to the plant's MQTT
+    broker (commands down, devices' and edges' status up): the broker of --mqtt-url, or else
+    the embedded broker's port on 127.0.0.1 (--mqtt-port, default 1883). It logs which broker
+    it uses and, while it cannot connect, why.
+    """
     import uvicorn
 
     from edgetwin.compose import build_app
 
-    settings = _settings(http_port=http_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url)
+    settings = _settings(
+        http_port=http_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url, mqtt_port=mqtt_port
+    )
     _logging(settings)
     try:
         _check_http_port(settings)
@@ -184,8 +221,8 @@ ConfigFile = Annotated[
     typer.Option(
         "--config",
         envvar="EDGETWIN_CONFIG",
-        help="TOML file: settings, and [[sources]]/[[processors]]/[[sinks]] tables added to the"
-        " pipeline (an entry with a taken name replaces it)",
+        help="TOML file: settings, and [[sources]], [[processors]] and [[sinks]] tables added"
+        " to the pipeline (an entry with a taken name replaces it)",
     ),
 ]
 CloudUrl = Annotated[
@@ -267,8 +304,10 @@ def edge(
 ) -> None:
     """Run only the edge gateway: the pipeline's sources, processors, durable buffer and sinks.
 
-    The pipeline is the base (the plant's MQTT broker in, the cloud out), each enabled pack's
-    snippet (EDGETWIN_PACKS), then --config.
+    It reads the plant's MQTT broker (--mqtt-url, or else the embedded broker's port on
+    127.0.0.1, --mqtt-port) and sends readings to the cloud (--cloud-url, default
+    http://127.0.0.1:8000, or EDGETWIN_HTTP_PORT's port). The pipeline is the base (that broker in, that cloud out), each
+    enabled pack's snippet (EDGETWIN_PACKS), then --config.
     """
     import os
 
@@ -306,7 +345,12 @@ def sim(
         bool, typer.Option("--slow-writes", help="files written slowly, in pieces (cmm)")
     ] = False,
 ) -> None:
-    """Run one pack's simulated devices (or a part a pack adds, e.g. ``mes``)."""
+    """Run one pack's simulated devices (or a part a pack adds, e.g. mes).
+
+    Devices that speak MQTT (factory) publish to the plant's broker: --mqtt-url, or else the
+    embedded broker's port on 127.0.0.1 (--mqtt-port). The motor opens a serial line
+    (pty) at DATA-DIR/dev/motor0; the cmm writes files to DATA-DIR's drop folder.
+    """
     from edgetwin.packs import find_simulator
 
     settings = _settings(data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port)
