@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 MetricKind = Literal["gauge", "count", "enum", "counter"]
 """``gauge``: a level sampled now (°C, kW); ``count``: how many in the interval since the last
@@ -82,6 +82,12 @@ class MetricSpec:
             "states": {str(k): v for k, v in sorted(self.states.items())},
             "fault_states": sorted(self.fault_states),
         }
+
+
+class NoArgs(BaseModel):
+    """The arguments of a command that takes none (any given is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.core.errors import BatchTooLargeError, SinkRetryableError
 from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
+from edgetwin.edge.sinks._http import HttpClientSink
 
 
 class CloudSinkConfig(BaseModel):
@@ -46,7 +47,7 @@ class CloudUnreachableError(SinkRetryableError):
         self.retry_now = retry_now
 
 
-class CloudSink:
+class CloudSink(HttpClientSink):
     """Writes batches of wire-format readings to the cloud's ingest endpoint."""
 
     remote = True
@@ -71,9 +72,9 @@ class CloudSink:
         self.window = window
         self.transport = transport  # None: the network
         self.broker_link = broker_link  # why the edge cannot reach its broker, None if it can
+        self.limits = httpx.Limits(max_connections=window + 1, max_keepalive_connections=window + 1)
         self._worker = 0
         self._failed_in_turn = 0  # failures since the last success: a whole round backs off
-        self._http: httpx.AsyncClient | None = None
 
     @classmethod
     def from_config(cls, name: str, config: CloudSinkConfig, ctx: PluginContext) -> CloudSink:
@@ -93,20 +94,6 @@ class CloudSink:
         """The ingest endpoint batches go to now."""
         return self.urls[self._worker]
 
-    async def __aenter__(self) -> CloudSink:
-        limits = httpx.Limits(
-            max_connections=self.window + 1, max_keepalive_connections=self.window + 1
-        )
-        self._http = httpx.AsyncClient(
-            timeout=self.timeout_s, limits=limits, transport=self.transport
-        )
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
     async def write(self, payloads: Sequence[bytes], info: BatchInfo) -> WriteResult:
         """POST one batch; see the module's docstring for what each answer means.
 
@@ -114,8 +101,6 @@ class CloudSink:
             BatchTooLargeError: the cloud answered 413.
             CloudUnreachableError: anything else that is not a commit or a 422 naming items.
         """
-        if self._http is None:
-            raise RuntimeError("the cloud sink is not entered")
         url = self.url
         body = b"[" + b",".join(payloads) + b"]"
         headers = {
@@ -130,7 +115,7 @@ class CloudSink:
         if link_error:
             headers["x-edgetwin-broker-link"] = _header_text(link_error)
         try:
-            resp = await self._http.post(
+            resp = await self.http.post(
                 url,
                 content=body,
                 headers=headers,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.core.errors import BatchTooLargeError, SinkRetryableError
 from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
+from edgetwin.edge.sinks._http import HttpClientSink
 
 
 class HttpSinkConfig(BaseModel):
@@ -35,7 +36,7 @@ class HttpSinkConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-class HttpSink:
+class HttpSink(HttpClientSink):
     """POSTs batches to one URL; see the module's docstring."""
 
     remote = True
@@ -44,26 +45,15 @@ class HttpSink:
         self.name = name
         self.config = config
         self.edge_id = edge_id
-        self._http: httpx.AsyncClient | None = None
+        self.timeout_s = config.timeout_s
 
     @classmethod
     def from_config(cls, name: str, config: HttpSinkConfig, ctx: PluginContext) -> HttpSink:
         return cls(name, config, ctx.edge_id)
 
-    async def __aenter__(self) -> HttpSink:
-        self._http = httpx.AsyncClient(timeout=self.config.timeout_s)
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
     async def write(self, payloads: Sequence[bytes], info: BatchInfo) -> WriteResult:
         """Raises:
         BatchTooLargeError: on 413. SinkRetryableError: no 2xx and no 422."""
-        if self._http is None:
-            raise RuntimeError("the http sink is not entered")
         headers = {
             **self.config.headers,
             "content-type": "application/json",
@@ -72,7 +62,7 @@ class HttpSink:
         }
         body = b"[" + b",".join(payloads) + b"]"
         try:
-            resp = await self._http.post(self.config.url, content=body, headers=headers)
+            resp = await self.http.post(self.config.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise SinkRetryableError(
                 f"{self.config.url} unreachable: {type(exc).__name__}: {exc}"

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
-from edgetwin.core.device import CommandSpec, DeviceType, MetricSpec
-
-
-class NoArgs(BaseModel):
-    """The machine's commands take no arguments."""
-
-    model_config = ConfigDict(extra="forbid")
-
+from edgetwin.core.device import CommandSpec, DeviceType, MetricSpec, NoArgs
 
 MACHINE = DeviceType(
     name="factory.machine",

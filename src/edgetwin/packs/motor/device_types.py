@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgetwin.core.device import CommandSpec, DeviceType, MetricSpec
-
-
-class NoArgs(BaseModel):
-    """No arguments."""
-
-    model_config = ConfigDict(extra="forbid")
+from edgetwin.core.device import CommandSpec, DeviceType, MetricSpec, NoArgs
 
 
 class StallArgs(BaseModel):

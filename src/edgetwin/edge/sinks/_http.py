@@ -1,0 +1,37 @@
+"""What the HTTP sinks share: an ``httpx.AsyncClient`` opened on enter and closed on exit."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import httpx
+
+
+class HttpClientSink:
+    """Base of a sink that talks HTTP; subclasses set ``timeout_s`` and may set ``limits``
+    and ``transport`` (a test's) before entering, and use :attr:`http` in ``write``."""
+
+    timeout_s: float = 5.0
+    limits: httpx.Limits | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    _http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Self:
+        self._http = httpx.AsyncClient(
+            timeout=self.timeout_s,
+            limits=self.limits or httpx.Limits(),
+            transport=self.transport,
+        )
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client; raises RuntimeError outside ``async with``."""
+        if self._http is None:
+            raise RuntimeError(f"{type(self).__name__} is not entered")
+        return self._http
