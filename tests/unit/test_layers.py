@@ -3,9 +3,11 @@
 - ``core/`` imports nothing of ours but ``core``;
 - no module of ``cloud/`` imports ``dashboard/``;
 - nothing outside ``packs/`` and ``compose.py`` imports a particular pack (``edgetwin.packs.<name>``);
-  the registry ``edgetwin.packs`` itself (``load_pack``) is for everyone. ``bench/`` is exempt: it
-  is a tool beside the layers, not one of them, and loads the plant with the factory's generator,
-  as the tests do.
+  the registry ``edgetwin.packs`` itself (``load_pack``) is for everyone;
+- the edge's runtime constructs no particular plugin: it imports no module of ``edge/sources``,
+  ``edge/processors`` or ``edge/sinks`` (they come from the pipeline through the registry);
+- no metric name, enum label or command of a pack appears as a string in ``core/``, ``edge/``,
+  ``cloud/`` or ``dashboard/`` code (docstrings aside): the platform reads the device types.
 
 Imports inside functions count as much as those at the top: a lazy import is still a dependency.
 """
@@ -103,7 +105,7 @@ def test_cloud_never_imports_the_dashboard() -> None:
 
 
 def test_only_packs_and_the_composer_import_a_pack() -> None:
-    allowed = {"packs", "bench", "compose.py"}
+    allowed = {"packs", "compose.py"}
     outside = [p for p in _sources() if p.relative_to(SRC).parts[0] not in allowed]
     assert SRC / "cli.py" in outside
     assert SRC / "compose.py" not in outside
@@ -145,3 +147,69 @@ def _imports_at(path: Path, root: Path) -> Iterator[tuple[int, str]]:
         yield from list(_imports(path))
     finally:
         SRC = saved
+
+
+def test_the_edge_runtime_constructs_no_particular_plugin() -> None:
+    def bad(name: str) -> bool:
+        return any(
+            name == f"edgetwin.edge.{kind}" or name.startswith(f"edgetwin.edge.{kind}.")
+            for kind in ("sources", "processors", "sinks")
+        )
+
+    runtime = [
+        SRC / "edge" / "runtime.py",
+        SRC / "edge" / "pipeline.py",
+        SRC / "edge" / "health.py",
+    ]
+    assert _violations(runtime, bad) == []
+
+
+def _pack_words() -> set[str]:
+    from edgetwin.packs import REGISTRY, load_pack
+
+    words: set[str] = set()
+    for name in REGISTRY:
+        for t in load_pack(name).device_types:
+            words |= {m.name for m in t.metrics} | {c.name for c in t.commands}
+            words |= {label for m in t.metrics for label in m.states.values()}
+    return words
+
+
+def _string_constants(path: Path) -> set[str]:
+    """String constants of a module, without its docstrings."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    }
+
+
+# The platform's own vocabulary that a pack happens to use as well: a command's ``state``, the
+# edge's ``status`` topic, the ``uptime`` of a restart event, a widget's ``ACTIVE`` badge, and the
+# examples of the API's schemas.
+PLATFORM_WORDS = frozenset({"state", "status", "uptime", "ACTIVE"})
+EXAMPLES = {"cloud/schemas/commands.py", "cloud/schemas/status.py"}
+
+
+def test_no_pack_metric_state_or_command_is_spelled_by_the_platform() -> None:
+    words = _pack_words() - PLATFORM_WORDS
+    assert {"temp", "vibration", "REBOOT", "FAULT"} <= words  # the check knows what to look for
+    found = {
+        str(path.relative_to(SRC)): hits
+        for layer in ("core", "edge", "cloud", "dashboard")
+        for path in _sources(layer)
+        if str(path.relative_to(SRC)) not in EXAMPLES
+        and (hits := sorted(_string_constants(path) & words))
+    }
+    assert found == {}
