@@ -9,7 +9,9 @@ going backwards proves a restart. The device names itself with ``device_id`` (lo
 
 The port is opened by path with pyserial, as a USB board would be. When the port disappears
 (cable pulled, simulator restarted) the source keeps retrying every half second and resumes
-when it returns. A field that is not a valid value is counted by reason (``bad_<metric>``) and the
+when it returns. A port that is missing for a moment is normal (the simulator starts after the
+edge, stops before it): that is logged at INFO, and a WARNING comes only when the port is still
+missing after ``GRACE_S``. A field that is not a valid value is counted by reason (``bad_<metric>``) and the
 line's other fields are kept; a line that is no reading at all is counted too. Nothing stops the
 source. Serial sources have no acknowledgement to give: a reading exists once it is buffered.
 """
@@ -39,6 +41,7 @@ from edgetwin.edge.rejects import Rejects
 log = logging.getLogger("edgetwin.edge.serial")
 
 RETRY_S: Final = 0.5
+GRACE_S: Final = 10.0  # a port missing this long is something to act on: a WARNING
 READ_TIMEOUT_S: Final = 0.2
 MAX_LINE: Final = 4096
 
@@ -92,6 +95,8 @@ class SerialSource:
         self.connects = 0
         self.invalid = Rejects(log, "invalid serial line")
         self.last_error: str | None = None
+        self._down_since: float | None = None  # monotonic; None while the port is open
+        self._warned = False
         self._port: serial.Serial | None = None
         self._last_uptime: float | None = None
         self._booted: dict[str, Any] | None = None
@@ -161,6 +166,7 @@ class SerialSource:
             self._port = port
             self.connects += 1
             self.last_error = None
+            self._down_since, self._warned = None, False
             self.connected.set()
             log.info("serial port %s open at %d baud", self.path, self.baud)
             try:
@@ -189,8 +195,18 @@ class SerialSource:
             raise DeviceLinkError(f"write to {self.path} failed: {exc}") from exc
 
     def _down(self, message: str) -> None:
-        if message != self.last_error:  # log each new reason once, not every half second
-            log.warning("%s; retrying every %.1f s", message, RETRY_S)
+        """Log each new reason once at INFO (not every half second), and one WARNING when the
+        port is still down after ``GRACE_S``."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        if message != self.last_error:
+            log.info("%s; retrying every %.1f s", message, RETRY_S)
+        elif not self._warned and now - self._down_since >= GRACE_S:
+            self._warned = True
+            log.warning(
+                "%s for %.0f s; retrying every %.1f s", message, now - self._down_since, RETRY_S
+            )
         self.last_error = message
 
     async def _read(self, port: serial.Serial) -> None:
