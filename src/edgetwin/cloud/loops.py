@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -29,7 +29,6 @@ class _Loop:
     last_error: str | None = None
     died: str | None = None
     stopping: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Loops:
