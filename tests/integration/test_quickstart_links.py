@@ -221,11 +221,6 @@ def test_an_edge_that_cannot_reach_its_broker_tells_the_cloud_why(
         sim.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the cloud's ingest route (cloud/routes/ingest.py) does not yet pass the"
-    " x-edgetwin-broker-link header to EdgeRegistry.from_headers",
-)
 def test_the_cloud_shows_the_broker_link_alert_of_an_edge_that_cannot_reach_its_broker(
     tls_broker: TlsBroker,  # noqa: F811
     tmp_path: Path,

@@ -88,6 +88,7 @@ async def ingest(
             edge,
             request.headers.get("x-edgetwin-buffer-depth"),
             request.headers.get("x-edgetwin-buffer-oldest-age-s"),
+            broker_link=request.headers.get("x-edgetwin-broker-link"),
         )
     result = await services.ingest(points, historical=historical)
     return IngestCounts(accepted=result.accepted, duplicate=result.duplicate)
