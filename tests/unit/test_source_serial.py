@@ -78,3 +78,11 @@ def test_an_unknown_status_label_is_a_bad_field() -> None:
     (got,) = _readings(src)
     assert "status" not in got
     assert dict(src.invalid) == {"bad_status": 1}
+
+
+def test_a_value_beyond_the_platform_range_is_a_bad_field() -> None:
+    src = _source()
+    _run(lambda: src.feed(orjson.dumps({**LINE, "vibration": 1e308}) + b"\n"))
+    (got,) = _readings(src)
+    assert "vibration" not in got
+    assert dict(src.invalid) == {"bad_vibration": 1}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from edgetwin.core.device import CommandSpec, DeviceType
 from edgetwin.core.errors import DeviceLinkError, PipelineConfigError
 from edgetwin.core.ids import Segment, valid_segment
 from edgetwin.core.plugins import Delivery, PluginContext
-from edgetwin.core.point import Point
+from edgetwin.core.point import Point, valid_value
 from edgetwin.edge.rejects import Rejects
 
 log = logging.getLogger("edgetwin.edge.serial")
@@ -283,11 +282,7 @@ class SerialSource:
             value = body.get(spec.source_field)
             if spec.kind == "enum" and isinstance(value, str):
                 value = spec.code_of(value)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            if not isinstance(value, int | float) or not valid_value(value):
                 self._invalid(f"bad_{spec.name}", body)
                 continue
             values[spec.name] = float(value)
