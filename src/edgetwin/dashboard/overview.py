@@ -47,6 +47,11 @@ class EdgeCard:
                 self.rejected = _figure("Rejected at edge", "", f"edge-{edge_id}-rejected")
                 self.dead = _figure("Dead letters", "", f"edge-{edge_id}-dead")
                 self.report = _figure("Last report", "ago", f"edge-{edge_id}-report")
+            ui.label("Sinks").classes("et-sub")
+            self.sinks = (
+                ui.column().classes("w-full gap-1").props(f'data-testid="edge-{edge_id}-sinks"')
+            )
+            self._sinks_shown: list[tuple[Any, ...]] | None = None
 
     def set(self, edge: dict[str, Any]) -> None:
         uplink = str(edge.get("uplink") or "unknown")
@@ -69,6 +74,39 @@ class EdgeCard:
         self.rejected.set_text(fmt.integer(sum(rejected.values())))
         self.dead.set_text(fmt.integer(edge.get("dead_letters")))
         self.report.set_text(fmt.age(edge.get("last_report_age_s")))
+        self._set_sinks(edge.get("sinks") or {})
+
+    def _set_sinks(self, sinks: dict[str, dict[str, Any]]) -> None:
+        """One line per durable sink: its state, outbox depth, oldest reading, runway, drops."""
+        rows = [
+            (
+                name,
+                str(s.get("state") or "unknown"),
+                fmt.integer(s.get("depth")),
+                fmt.age(s.get("oldest_age_s")),
+                fmt.age(s.get("runway_s")),
+                fmt.integer(sum((s.get("dropped") or {}).values())),
+            )
+            for name, s in sorted(sinks.items())
+        ]
+        if rows == self._sinks_shown:
+            return
+        self._sinks_shown = rows
+        self.sinks.clear()
+        with self.sinks:
+            for name, state, depth, oldest, runway, dropped in rows:
+                with (
+                    ui.row()
+                    .classes("w-full items-center gap-3 no-wrap")
+                    .props(f'data-testid="sink-{name}"')
+                ):
+                    StatusBadge(state, testid=f"sink-{name}-state").set(
+                        state, UPLINK_COLORS.get(state, "grey-7"), state
+                    )
+                    ui.label(name).classes("et-mono")
+                    ui.label(
+                        f"outbox {depth} · oldest {oldest} · runway {runway} · dropped {dropped}"
+                    ).classes("et-sub")
 
 
 class AlertList:
