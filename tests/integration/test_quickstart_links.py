@@ -114,7 +114,7 @@ def _lines(text: str, *words: str) -> list[str]:
     return [line for line in text.splitlines() if all(w in line for w in words)]
 
 
-def _said_once(part: Part, *words: str, within_s: float = 30.0, then_s: float = 8.0) -> str:
+def _said_once(part: Part, *words: str, within_s: float = 30.0, then_s: float = 5.0) -> str:
     """Wait until a line with ``words`` appears, keep watching for ``then_s`` (several retries
     of the link), and check it was said once."""
     wait_for(lambda: _lines(part.text(), *words), within_s, what=f"a line with {words}")
