@@ -130,3 +130,31 @@ def test_an_edge_sharing_its_plant_answers_only_for_its_own_devices(tmp_path: Pa
     assert [c["id"] for c in edge.written] == ["m"]
     seen = edge.router.db.execute("SELECT id FROM seen").fetchall()
     assert seen == [("m",)]  # the other edge's command is not remembered here either
+
+
+def test_an_answer_that_comes_before_the_write_is_seen_completes_the_command(
+    tmp_path: Path,
+) -> None:
+    """A fast device (or a busy event loop) can bring the acknowledgement in before the write's
+    own completion is processed: the command still succeeds, after ``delivered``."""
+    clock = Clock()
+
+    async def scenario() -> Edge:
+        edge = Edge(tmp_path / "cmds.db", clock)
+
+        async def answers_at_once(cmd: dict[str, Any]) -> None:
+            edge.router.on_device_event("line-m", "stm32-motor-01",
+                                        {"type": "ack", "id": cmd["id"], "ok": True})  # fmt: skip
+            await asyncio.sleep(0)
+
+        edge.router.register("line-m", "stm32-motor-01", answers_at_once, MOTOR.command)
+        edge.router.handle("line-m", "stm32-motor-01", orjson.dumps({"id": "q", "name": "PING"}))
+        await asyncio.sleep(0.01)
+        clock.t += 10
+        task = asyncio.create_task(edge.router.run())  # nothing is left to time out
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return edge
+
+    edge = asyncio.run(scenario())
+    assert edge.states() == ["delivered", "succeeded"]

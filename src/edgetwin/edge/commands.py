@@ -54,6 +54,7 @@ class Pending:
     completes_on: Completion = "acknowledged"
     timeout_s: float = 5.0
     acked: bool = False
+    delivered: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -169,15 +170,24 @@ class CommandRouter(SqliteFile):
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, target: Target, pending: Pending, cmd: dict[str, Any]) -> None:
+        # Waiting for the answer starts before the write: a fast device (or a busy event loop)
+        # can bring the acknowledgement in before the write's own completion is seen.
+        pending.sent_at = self.clock()
+        self.pending[pending.id] = pending
         try:
             await target(cmd)
         except Exception as exc:  # noqa: BLE001 - any failure of the device link fails the command
+            self.pending.pop(pending.id, None)
             self._remember(pending.id, pending.line, pending.machine, "failed", {"error": str(exc)})
             return
         self.executed += 1
-        pending.sent_at = self.clock()
-        self.pending[pending.id] = pending
-        self._remember(pending.id, pending.line, pending.machine, "delivered", {})
+        self._delivered(pending)
+
+    def _delivered(self, pending: Pending) -> None:
+        """Report ``delivered`` once, before any outcome (the lifecycle never skips it)."""
+        if not pending.delivered:
+            pending.delivered = True
+            self._remember(pending.id, pending.line, pending.machine, "delivered", {})
 
     def on_device_event(self, line: str, machine: str, event: dict[str, Any]) -> None:
         """An acknowledgement, boot banner or restart from the device completes a command."""
@@ -204,7 +214,11 @@ class CommandRouter(SqliteFile):
                     }
                     self._finish(pending, "succeeded", detail)
 
-    def _finish(self, pending: Pending, state: str, detail: dict[str, Any]) -> None:
+    def _finish(
+        self, pending: Pending, state: str, detail: dict[str, Any], *, answered: bool = True
+    ) -> None:
+        if answered:
+            self._delivered(pending)  # the device answered: it got the command
         self.pending.pop(pending.id, None)
         self._remember(pending.id, pending.line, pending.machine, state, detail)
 
@@ -215,7 +229,8 @@ class CommandRouter(SqliteFile):
             for pending in list(self.pending.values()):
                 if now - pending.sent_at > pending.timeout_s:
                     what = "restart" if pending.acked else "acknowledgement"
-                    self._finish(pending, "failed", {"error": f"no {what} from the device"})
+                    error = {"error": f"no {what} from the device"}
+                    self._finish(pending, "failed", error, answered=False)
             self.db.execute(
                 "DELETE FROM seen WHERE at < ? OR id NOT IN"
                 " (SELECT id FROM seen ORDER BY at DESC LIMIT ?)",
