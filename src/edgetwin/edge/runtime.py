@@ -177,6 +177,9 @@ class EdgeRuntime:
             if result.stored:
                 for fwd in self.forwarders:
                     fwd.wake.set()
+            # A source with a backlog yields without suspending; let the forwarders run between
+            # deliveries, or under overload the intake takes the whole loop and nothing leaves.
+            await asyncio.sleep(0)
 
     def commit(self, delivery: Delivery) -> PutResult:
         """Run the processors over a delivery and commit what they return to the buffer."""

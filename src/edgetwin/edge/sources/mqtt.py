@@ -46,6 +46,10 @@ log = logging.getLogger("edgetwin.edge.mqtt")
 MAX_PAYLOAD: Final = 64 * 1024
 MAX_BATCH_PAYLOAD: Final = 4 * 1024 * 1024
 DRAIN_MAX: Final = 5000
+"""At most this many messages go into one delivery (one buffer transaction)."""
+DRAIN_MAX_BYTES: Final = 512 * 1024
+"""...and at most about this many payload bytes (~2,500 readings): a delivery is one slice of the
+event loop, and a slice of a few milliseconds leaves the sinks their turns under overload."""
 
 Row = tuple[Point, bytes]  # a reading and its wire payload: what a device sent, not re-encoded
 
@@ -126,11 +130,14 @@ class MqttSource:
             raise RuntimeError("the source is not entered")
         while True:
             batch = [await self.queue.get()]
-            while len(batch) < DRAIN_MAX:
+            size = len(batch[0].payload)
+            while len(batch) < DRAIN_MAX and size < DRAIN_MAX_BYTES:
                 try:
-                    batch.append(self.queue.get_nowait())
+                    msg = self.queue.get_nowait()
                 except asyncio.QueueEmpty:
                     break
+                batch.append(msg)
+                size += len(msg.payload)
             rows: list[Row] = []
             for msg in batch:
                 kind = topic_kind(msg.topic)
