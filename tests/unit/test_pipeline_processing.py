@@ -44,13 +44,13 @@ def test_untouched_readings_keep_their_bytes_and_wanted_ones_are_processed() -> 
     assert len(rows) == len(points) - 9  # the 9 bad_count readings were filtered
     for p, r in zip(points, raw, strict=True):
         if p.metric == "temp":
-            assert orjson.loads(by_id[str(p.id)][2])["value"] == p.value * 2
+            assert orjson.loads(by_id[str(p.id)][1])["value"] == p.value * 2
         elif p.metric != "bad_count":
-            assert by_id[str(p.id)][2] is r
+            assert by_id[str(p.id)][1] is r
 
 
 def test_without_a_wanting_processor_every_payload_is_passed_as_is() -> None:
     points = [p for p in _points(1) if p.metric not in ("temp", "bad_count")]
     raw = [p.to_json() for p in points]
     rows = EdgeRuntime._rows(points, raw, [Doubler()])
-    assert [r[2] for r in rows] == raw
+    assert [r[1] for r in rows] == raw

@@ -46,7 +46,7 @@ def factory_points(n: int, seed: int = 1) -> list[Point]:
 def buffer_write_rate(points: list[Point], *, synchronous: str, batch: int) -> float:
     """Readings/s the edge buffer commits (one transaction per ``batch``), given the wire
     payloads as the gateway hands them over (it keeps what the device sent)."""
-    rows = [(str(p.id), p.ts_ms, p.to_json()) for p in points]
+    rows = [(str(p.id), p.to_json()) for p in points]
     with (
         tempfile.TemporaryDirectory() as tmp,
         SqliteBuffer(Path(tmp) / "b.db", synchronous=synchronous) as buf,

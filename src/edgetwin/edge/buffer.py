@@ -241,11 +241,11 @@ class SqliteBuffer:
     # -- writes --
     def put(self, points: Iterable[Point]) -> PutResult:
         """Store readings in one transaction, applying the bounds and the policy."""
-        return self.put_rows([(str(p.id), p.ts_ms, p.to_json()) for p in points])
+        return self.put_rows([(str(p.id), p.to_json()) for p in points])
 
-    def put_rows(self, rows: list[tuple[str, int, bytes]]) -> PutResult:
-        """Like :meth:`put`, for readings already validated and in wire form: ``(id, ts_ms,
-        payload)``. The device's ``ts_ms`` stays in the payload; the buffer keeps the arrival.
+    def put_rows(self, rows: list[tuple[str, bytes]]) -> PutResult:
+        """Like :meth:`put`, for readings already validated and in wire form: ``(id,
+        payload)``. The device's time stays in the payload; the buffer keeps the arrival.
         The payload a device sent is kept instead of re-encoded."""
         if not rows:
             return PutResult(0, 0)
@@ -253,7 +253,7 @@ class SqliteBuffer:
         if self.limits.policy == "refuse_newest":
             room = self.limits.max_bytes - self._bytes
             keep = 0
-            for _id, _ts, payload in rows:
+            for _id, payload in rows:
                 size = _size(_id, payload)
                 if size > room:
                     break
@@ -283,14 +283,14 @@ class SqliteBuffer:
             return self._disk_full(rows, dropped, exc)
         return PutResult(stored, len(rows) - stored, dict(dropped))
 
-    def _insert(self, db: sqlite3.Connection, rows: list[tuple[str, int, bytes]]) -> int:
+    def _insert(self, db: sqlite3.Connection, rows: list[tuple[str, bytes]]) -> int:
         """Insert the rows whose id is not among the recent ones; call inside a transaction and
         :meth:`_commit_inserted` after the COMMIT."""
         recent = self._recent
         fresh: list[tuple[str, int, bytes]] = []
         seen: set[str] = set()
         now_ms = int(self.clock() * 1000)
-        for rid, _ts, payload in rows:
+        for rid, payload in rows:
             if rid not in recent and rid not in seen:
                 seen.add(rid)
                 fresh.append((rid, now_ms, payload))
@@ -377,14 +377,14 @@ class SqliteBuffer:
         )
 
     def _disk_full(
-        self, rows: list[tuple[str, int, bytes]], dropped: Counter[str], exc: Exception
+        self, rows: list[tuple[str, bytes]], dropped: Counter[str], exc: Exception
     ) -> PutResult:
         """The file cannot grow (disk or page limit). Apply the policy inside the space we have."""
         log.error("buffer cannot grow (%s); applying policy %s", exc, self.limits.policy)
         if self.limits.policy == "drop_oldest" and self._rows:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
-            evicted = self._evict(db, sum(_size(i, p) for i, _t, p in rows) * 2)
+            evicted = self._evict(db, sum(_size(i, p) for i, p in rows) * 2)
             dropped["evicted_oldest"] += evicted
             self._count_dropped(db, dropped)
             db.execute("COMMIT")

@@ -45,7 +45,7 @@ from edgetwin.transport.mqtt import resolve_target
 
 log = logging.getLogger("edgetwin.edge")
 
-Row = tuple[str, int, bytes]
+Row = tuple[str, bytes]  # (reading id, wire payload): what the buffer stores
 
 
 class EdgeRuntime:
@@ -211,22 +211,22 @@ class EdgeRuntime:
                 processors = ()
         if not processors:
             if raw is not None:
-                return [(str(p.id), p.ts_ms, r) for p, r in zip(points, raw, strict=True)]
-            return [(str(p.id), p.ts_ms, p.to_json()) for p in points]
+                return [(str(p.id), r) for p, r in zip(points, raw, strict=True)]
+            return [(str(p.id), p.to_json()) for p in points]
         untouched: list[Row] = []
         wanted: list[Point] = []
         for i, p in enumerate(points):
             if mask[i]:
                 wanted.append(p)
             else:
-                untouched.append((str(p.id), p.ts_ms, raw[i] if raw is not None else p.to_json()))
+                untouched.append((str(p.id), raw[i] if raw is not None else p.to_json()))
         for proc in processors:
             if wanted:
                 taken = [p for p in wanted if proc.wants(p)]
                 if taken:
                     left = [p for p in wanted if not proc.wants(p)]
                     wanted = left + proc.process(taken)
-        return untouched + [(str(p.id), p.ts_ms, p.to_json()) for p in wanted]
+        return untouched + [(str(p.id), p.to_json()) for p in wanted]
 
     def _cut(self, cut: bool) -> None:
         self.buffer.set_meta("uplink_cut", "1" if cut else "0")
