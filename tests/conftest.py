@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.get_closest_marker("browser") is not None or "tests/browser/" in item.nodeid
         )
     )
+
+
+def make_token(data_dir: Path, role: str = "admin", tenants: tuple[str, ...] = ("*",)) -> str:
+    """A new API token in ``data_dir``'s identity store (as ``edgetwin token create`` makes);
+    ``data_dir`` may also be the folder of a shared ``identities.db``."""
+    from edgetwin.core.security import Role
+    from edgetwin.security import IdentityStore
+
+    with IdentityStore(data_dir) as store:
+        return store.create_token(Role(role), tenants, label="tests")[1]
+
+
+def bearer(
+    data_dir: Path, role: str = "admin", tenants: tuple[str, ...] = ("*",)
+) -> dict[str, str]:
+    """``Authorization`` headers with a new token of ``role`` for ``tenants``."""
+    return {"Authorization": f"Bearer {make_token(data_dir, role, tenants)}"}

@@ -158,7 +158,11 @@ def up(
     typer.echo(
         f"edgetwin {__version__}: data in {settings.data_dir}, broker {broker}, store {shown}"
     )
-    code = asyncio.run(Supervisor(settings, child_env(settings)).run())
+    from edgetwin.security import IdentityStore
+
+    with IdentityStore(settings.data_dir, settings.identities_file) as identities:
+        login_code = identities.ensure_admin()
+    code = asyncio.run(Supervisor(settings, child_env(settings), login_code=login_code).run())
     raise typer.Exit(code)
 
 
@@ -395,6 +399,12 @@ def bench(
     from edgetwin.bench import run_bench
 
     raise typer.Exit(run_bench(quick=quick, pg_url=db or None, out=out, docs=docs))
+
+
+from edgetwin.cli_auth import token_app, user_app  # noqa: E402 - after the shared options
+
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""A small SQLite file a component owns (the edge's command memory, the cloud's command log):
+"""A small SQLite file a component owns (the edge's command memory, the cloud's command log,
+the identity store):
 opened in WAL mode with its schema, closed with its owner. The edge's buffer has its own, richer
 lifecycle (integrity check, set-aside, synchronous setting) and does not use this."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Self
 
 
 class SqliteFile:
@@ -34,6 +36,13 @@ class SqliteFile:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -42,9 +42,13 @@ class Part:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, env: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, env: dict[str, str], *, login_code: str | None = None
+    ) -> None:
         self.settings = settings
         self.env = env
+        # The first start's one-time admin login: printed once to the terminal, never logged.
+        self.login_code = login_code
         self.run_dir = settings.data_dir / "run"
         self.stopping = False
         self.quiet = False  # our stdout is gone: keep running, stop writing
@@ -227,6 +231,14 @@ class Supervisor:
                         f"dashboard: {self.settings.cloud_base_url}/   API docs: "
                         f"{self.settings.cloud_base_url}/docs   (Ctrl+C stops everything)",
                     )
+                    if self.login_code:
+                        self.say(
+                            "up",
+                            "first start: an admin was created; log in once with "
+                            f"{self.settings.cloud_base_url}/auth/link?code={self.login_code}"
+                            "  (valid 24 h, shown only now; later: edgetwin user link admin)",
+                        )
+                        self.login_code = None
                     if _serves_opcua(self.settings.packs):
                         self.say("up", f"OPC UA: {self.settings.opcua_url}")
                 elif not self.stop.is_set():

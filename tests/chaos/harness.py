@@ -31,7 +31,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.chaos.proxy import FaultProxy
-from tests.conftest import free_port, port_open
+from tests.conftest import bearer, free_port, port_open
 from tests.integration.conftest import wait_for
 
 TENANT, PLANT = "chaos", "p1"
@@ -263,7 +263,9 @@ class Harness:
             workdir / "edge.log",
         )
         self.gen = Generator(self.mqtt_port, rate=rate, skew_s=skew_s)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=5)
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.http_port}", timeout=5, headers=bearer(workdir)
+        )
         self.ready = workdir / "run" / "edge-01.ready"
 
     # -- lifecycle --

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -59,7 +60,7 @@ def _broker_report(h: Harness, fault: str, recovery: float) -> Report:
     # The edge reports its totals every 2 s through the broker: wait for one made after settling.
     settled = time.time()
     wait_for(
-        lambda: (h.edge_status().get("reported_at") or 0) > settled + 0.5,
+        lambda: _seconds(h.edge_status().get("reported_at")) > settled + 0.5,
         20,
         what="an edge status report made after settling",
     )
@@ -101,3 +102,8 @@ def test_broker_stopped(
     r = record(_broker_report(h, f"broker stopped {DOWN_S:.0f} s (persistent)", h.settle()))
     _assert_exact(r)
     assert r.lost_at_broker == 0
+
+
+def _seconds(iso: str | None) -> float:
+    """An ISO 8601 time of the API as UNIX seconds (0 for none)."""
+    return 0.0 if not iso else datetime.fromisoformat(iso).timestamp()

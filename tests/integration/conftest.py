@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port, need, port_open
+from tests.conftest import bearer, free_port, need, port_open
 
 EDGETWIN = [sys.executable, "-m", "edgetwin"]
 
@@ -106,7 +106,7 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.http_port}"
         self.log_path = data_dir / "up.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.base, timeout=10)
+        self.http = httpx.Client(base_url=self.base, timeout=10, headers=bearer(data_dir))
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGETWIN_")}

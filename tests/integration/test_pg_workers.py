@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from edgetwin.packs.factory.model import MACHINES, METRICS
-from tests.conftest import free_port, port_open
+from tests.conftest import bearer, free_port, port_open
 from tests.integration.conftest import wait_for
 from tests.store.pg import fresh_database
 
@@ -46,6 +46,8 @@ class Worker:
         shared = port_open("127.0.0.1", 1883)
         env["EDGETWIN_MQTT_URL"] = "mqtt://127.0.0.1:1883" if shared else "mqtt://127.0.0.1:1"
         env["EDGETWIN_DATA_DIR"] = str(self.data_dir)
+        env["EDGETWIN_IDENTITIES_FILE"] = str(workdir / "identities.db")  # one for all workers
+        env["EDGETWIN_RATE_LIMIT_PER_S"] = "0"  # six senders as fast as they can: a load test
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgetwin", "cloud", "--http-port", str(self.port), "--db", db],
             stdout=self.log.open("wb"),
@@ -133,8 +135,8 @@ class Load:
             return self.next - 1
 
 
-def _send(load: Load, workers: list[Worker], deadline: float) -> None:
-    with httpx.Client(timeout=10) as http:
+def _send(load: Load, workers: list[Worker], deadline: float, headers: dict[str, str]) -> None:
+    with httpx.Client(timeout=10, headers=headers) as http:
         while (index := load.take()) is not None:
             target = index % len(workers)
             while True:
@@ -163,8 +165,9 @@ def test_two_workers_one_killed_nothing_lost_nothing_duplicated(
 ) -> None:
     load = Load(_batches())
     deadline = time.monotonic() + 240
+    headers = bearer(workers[0].data_dir.parent, "operator", ("acme",))  # shared identities
     senders = [
-        threading.Thread(target=_send, args=(load, workers, deadline), daemon=True)
+        threading.Thread(target=_send, args=(load, workers, deadline, headers), daemon=True)
         for _ in range(SENDERS)
     ]
     for t in senders:
@@ -196,6 +199,6 @@ def test_two_workers_one_killed_nothing_lost_nothing_duplicated(
     # answering came back as duplicates on the other one.
     assert load.accepted <= READINGS <= load.accepted + load.duplicate
     assert counters["duplicates"] >= load.duplicate
-    stats = httpx.get(f"{workers[1].base}/api/v1/stats", timeout=5).json()
+    stats = httpx.get(f"{workers[1].base}/api/v1/stats", timeout=5, headers=headers).json()
     assert stats["stored"] == READINGS
     print(f"failures during the kill: {load.failures}; duplicates answered: {load.duplicate}")

@@ -22,7 +22,7 @@ import pytest
 
 from edgetwin.cloud.edges import EdgeRegistry
 from edgetwin.transport.linklog import LinkReport
-from tests.conftest import free_port
+from tests.conftest import bearer, free_port
 from tests.integration.conftest import EDGETWIN, wait_for
 from tests.integration.test_tls import PASSWORD, USER, TlsBroker, tls_broker  # noqa: F401
 
@@ -238,7 +238,9 @@ def test_the_cloud_shows_the_broker_link_alert_of_an_edge_that_cannot_reach_its_
     edge = Part(["edge"], wrong, tmp_path / "edge.log")
 
     def broker_link_alert() -> list[dict[str, object]]:
-        alerts = httpx.get(f"{base}/api/v1/stats", timeout=5).json()["alerts"]
+        alerts = httpx.get(f"{base}/api/v1/stats", timeout=5, headers=bearer(tmp_path)).json()[
+            "alerts"
+        ]
         return [a for a in alerts if a["kind"] == "broker_link" and a["source"] == "edge:edge-01"]
 
     try:

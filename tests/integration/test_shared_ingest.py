@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.chaos.harness import PLANT, TENANT, Generator, Proc
-from tests.conftest import free_port
+from tests.conftest import bearer, free_port
 from tests.integration.conftest import Mosquitto, wait_for
 from tests.store.pg import fresh_database
 
@@ -55,7 +55,11 @@ def test_two_edges_share_the_plant_and_survive_kills(
         Proc(
             f"worker-{i}",
             [*py, "cloud", "--http-port", str(port), "--db", database],
-            _env(EDGETWIN_MQTT_URL=mosquitto.url, EDGETWIN_DATA_DIR=str(tmp_path / f"w{i}")),
+            _env(
+                EDGETWIN_MQTT_URL=mosquitto.url,
+                EDGETWIN_DATA_DIR=str(tmp_path / f"w{i}"),
+                EDGETWIN_IDENTITIES_FILE=str(tmp_path / "identities.db"),
+            ),
             tmp_path / f"worker-{i}.log",
         )
         for i, port in enumerate(ports)
@@ -67,6 +71,7 @@ def test_two_edges_share_the_plant_and_survive_kills(
             [*py, "edge"],
             _env(
                 EDGETWIN_DATA_DIR=str(tmp_path / name),
+                EDGETWIN_IDENTITIES_FILE=str(tmp_path / "identities.db"),
                 EDGETWIN_EDGE_ID=name,
                 EDGETWIN_TENANT=TENANT,
                 EDGETWIN_PLANT=PLANT,
@@ -82,6 +87,7 @@ def test_two_edges_share_the_plant_and_survive_kills(
         for i, name in enumerate(("edge-a", "edge-b"))
     ]
     gen = Generator(mosquitto.port, rate=400)
+    auth = bearer(tmp_path)
     try:
         for w, url in zip(workers, urls, strict=True):
             w.start()
@@ -114,7 +120,7 @@ def test_two_edges_share_the_plant_and_survive_kills(
 
         # Both edges took a share of the plant, as their own reports to the cloud say.
         def shares() -> dict[str, int]:
-            edges_ = httpx.get(f"{urls[1]}/api/v1/stats").json()["edges"]
+            edges_ = httpx.get(f"{urls[1]}/api/v1/stats", headers=auth).json()["edges"]
             return {e["edge_id"]: int(e.get("accepted_total") or 0) for e in edges_}
 
         # Every stored reading went through one edge's buffer (reports come every 2 s).
@@ -131,13 +137,18 @@ def test_two_edges_share_the_plant_and_survive_kills(
             f"{urls[1]}/api/v1/devices/m00/commands",
             params={"tenant": TENANT, "plant": PLANT},
             json={"name": "PING", "ttl_s": 4},
+            headers=auth,
         )
         assert r.status_code == 201, r.text
         path = f"{urls[1]}/api/v1/devices/m00/commands/{r.json()['id']}"
         params = {"tenant": TENANT}
-        wait_for(lambda: httpx.get(path, params=params).json()["state"] == "sent", 5, what="sent")
+        wait_for(
+            lambda: httpx.get(path, params=params, headers=auth).json()["state"] == "sent",
+            5,
+            what="sent",
+        )
         time.sleep(2)
-        assert httpx.get(path, params=params).json()["state"] == "sent"
+        assert httpx.get(path, params=params, headers=auth).json()["state"] == "sent"
     finally:
         gen.close()
         for p in itertools.chain(edges, workers):

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
 from edgetwin.packs.factory.model import Faults
+from tests.conftest import bearer
 from tests.store.conftest import KINDS, store_url
 from tests.store.data import factory, now_s
 
@@ -22,7 +23,7 @@ def _client(url: str, tmp_path: Path) -> TestClient:
     settings = load_settings(
         data_dir=tmp_path, db=url, mqtt_url="mqtt://127.0.0.1:1", max_request_bytes=64 * 1024
     )
-    return TestClient(build_app(settings, dashboard=False))
+    return TestClient(build_app(settings, dashboard=False), headers=bearer(settings.data_dir))
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from edgetwin.cloud.commands import (
 from edgetwin.cloud.live import LiveHub
 from edgetwin.cloud.store.pg_schema import migrate
 from edgetwin.core.settings import load_settings
+from tests.conftest import bearer
 from tests.store.conftest import store_url
 
 MOTOR = Target("acme", "plant-01", "line-m", "stm32-motor-01")
@@ -275,7 +276,7 @@ def test_the_commands_api(kind: str, request: pytest.FixtureRequest, tmp_path: P
     settings = load_settings(data_dir=tmp_path, db=url, mqtt_url="mqtt://127.0.0.1:1")
     base = "/api/v1/devices/stm32-motor-01/commands"
     body = {"name": "REBOOT", "args": {"why": "api"}, "ttl_s": 30, "idempotency_key": "op-42"}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=bearer(settings.data_dir)) as client:
         created = client.post(base, params={"line": "line-m"}, json=body)
         assert created.status_code == 201, created.text
         again = client.post(base, params={"line": "line-m"}, json=body)

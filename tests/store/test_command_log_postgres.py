@@ -20,6 +20,7 @@ from edgetwin.cloud.store.pg_schema import newest_version
 from edgetwin.cloud.store.postgres import PostgresStore
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.settings import load_settings
+from tests.conftest import bearer
 from tests.store.pg import OwnPostgres
 from tests.store.test_command_log import MOTOR, migrated
 
@@ -112,7 +113,7 @@ def test_database_outage_answers_503_and_recovers_by_itself(
 ) -> None:
     settings = load_settings(data_dir=tmp_path, db=own_pg.url, mqtt_url="mqtt://127.0.0.1:1")
     body = {"name": "PING", "ttl_s": 600}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=bearer(settings.data_dir)) as client:
         first = client.post(BASE, params={"line": "line-m"}, json=body)
         assert first.status_code == 201, first.text
         cmd_id = first.json()["id"]

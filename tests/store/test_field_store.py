@@ -21,6 +21,7 @@ from starlette.testclient import WebSocketTestSession
 
 from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
+from tests.conftest import bearer
 from tests.store.conftest import store_url
 from tests.store.data import now_s
 
@@ -29,7 +30,7 @@ from tests.store.data import now_s
 def client(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
     url = store_url(kind, request, tmp_path)
     settings = load_settings(data_dir=tmp_path, db=url, mqtt_url="mqtt://127.0.0.1:1")
-    with TestClient(build_app(settings, dashboard=False)) as c:
+    with TestClient(build_app(settings, dashboard=False), headers=bearer(settings.data_dir)) as c:
         yield c
 
 

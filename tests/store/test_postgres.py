@@ -27,6 +27,7 @@ from edgetwin.cloud.store.rollups import cover, usable_rollups
 from edgetwin.compose import build_app
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.settings import load_settings
+from tests.conftest import bearer
 from tests.store.data import TEMP, chunks, expected_series, factory, now_ms, now_s, reading
 from tests.store.pg import OwnPostgres
 
@@ -244,7 +245,9 @@ def test_database_outage_answers_503_and_recovers_by_itself(
     settings = load_settings(data_dir=tmp_path, db=own_pg.url, mqtt_url="mqtt://127.0.0.1:1")
     first = [p.to_wire() for p in factory(now_s(), 1)]
     second = [p.to_wire() for p in factory(now_s() + timedelta(seconds=2), 2)]
-    with TestClient(build_app(settings, dashboard=False)) as client:
+    with TestClient(
+        build_app(settings, dashboard=False), headers=bearer(settings.data_dir)
+    ) as client:
         assert client.post("/api/v1/ingest", json=first).json() == {"accepted": 54, "duplicate": 0}
         own_pg.stop()
         started_at = time.monotonic()

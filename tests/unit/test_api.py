@@ -18,6 +18,7 @@ from edgetwin.core.settings import load_settings
 from edgetwin.packs import load_pack
 from edgetwin.packs.factory.device_types import DEVICE_TYPES
 from edgetwin.packs.factory.model import Faults, cycle
+from tests.conftest import bearer
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(
         data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1", max_request_bytes=64 * 1024
     )
-    with TestClient(build_app(settings, dashboard=False)) as c:
+    with TestClient(build_app(settings, dashboard=False), headers=bearer(settings.data_dir)) as c:
         yield c
 
 
@@ -277,10 +278,10 @@ def test_openapi_describes_the_pack_and_device_type_responses(client: TestClient
 def test_only_the_enabled_packs_contribute(tmp_path: Path) -> None:
     """With the motor alone there is no factory KPI route; the cloud alone serves no pack."""
     settings = load_settings(data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1", packs=["motor"])
-    with TestClient(build_app(settings, dashboard=False)) as c:
+    with TestClient(build_app(settings, dashboard=False), headers=bearer(settings.data_dir)) as c:
         assert c.get("/api/v1/kpis").status_code == 404
         names = [t["name"] for t in c.get("/api/v1/device-types").json()]
         assert names == [t.name for t in load_pack("motor").device_types]
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=bearer(settings.data_dir)) as c:
         assert c.get("/api/v1/device-types").json() == []
         assert c.get("/api/v1/faults").status_code == 404

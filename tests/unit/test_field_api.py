@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
+from tests.conftest import bearer
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 URL_SAFE = re.compile(r"^[A-Za-z0-9_.\-:]+$")
@@ -28,7 +29,7 @@ URL_SAFE = re.compile(r"^[A-Za-z0-9_.\-:]+$")
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1")
-    with TestClient(build_app(settings, dashboard=False)) as c:
+    with TestClient(build_app(settings, dashboard=False), headers=bearer(settings.data_dir)) as c:
         yield c
 
 
@@ -143,7 +144,7 @@ def test_unknown_devices_are_404(client: TestClient) -> None:
 
 def test_a_404_under_api_is_json_with_the_dashboard_mounted(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1")
-    with TestClient(build_app(settings)) as c:
+    with TestClient(build_app(settings), headers=bearer(settings.data_dir)) as c:
         for path in ("/api/v1/nope", "/api/v2/devices", "/api/v1/devices/nope-99/commands"):
             r = c.get(path)
             assert r.status_code == 404

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from edgetwin.compose import build_app
 from edgetwin.core.settings import load_settings
 from edgetwin.dashboard.charts import envelope
+from tests.conftest import bearer
 
 
 def _wire(ts: datetime, value: float) -> dict[str, object]:
@@ -35,7 +36,9 @@ def test_a_spike_in_downsampled_history_keeps_its_height(tmp_path: Path) -> None
     values[123] = 1.75
     readings = [_wire(start + timedelta(milliseconds=100 * i), v) for i, v in enumerate(values)]
     settings = load_settings(data_dir=tmp_path, mqtt_url="mqtt://127.0.0.1:1")
-    with TestClient(build_app(settings, dashboard=False)) as client:
+    with TestClient(
+        build_app(settings, dashboard=False), headers=bearer(settings.data_dir)
+    ) as client:
         assert client.post("/api/v1/ingest", json=readings).json()["accepted"] == 200
         series = client.get(
             "/api/v1/series",

@@ -17,11 +17,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from edgetwin import __version__
+from edgetwin.cloud.auth import Authenticator
 from edgetwin.cloud.commands import CommandService, command_log_for
 from edgetwin.cloud.edges import EdgeRegistry
 from edgetwin.cloud.live import LiveHub, wire_live
 from edgetwin.cloud.packs import CloudPart
 from edgetwin.cloud.plant_link import PlantLink
+from edgetwin.cloud.routes import admin as admin_routes
+from edgetwin.cloud.routes import auth as auth_routes
 from edgetwin.cloud.routes import commands as commands_routes
 from edgetwin.cloud.routes import device_types as device_types_routes
 from edgetwin.cloud.routes import ingest, query, status
@@ -32,6 +35,7 @@ from edgetwin.core.device import DeviceType, fault_rules
 from edgetwin.core.errors import ConfigError, StoreUnavailableError
 from edgetwin.core.point import Point
 from edgetwin.core.settings import Settings
+from edgetwin.security import IdentityStore
 
 log = logging.getLogger("edgetwin.cloud")
 
@@ -70,9 +74,15 @@ def create_app(
         command_log, link.publish_info, hub, lambda: link.connected, loops=services.loops
     )
     wire_live(hub, services, link, commands)
+    auth = Authenticator(
+        IdentityStore(settings.data_dir, settings.identities_file),
+        rate=settings.rate_limit_per_s,
+        burst=settings.rate_limit_burst,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        auth.open()
         await store.start()
         command_log.open()
         link.start()
@@ -90,6 +100,7 @@ def create_app(
             link.stop()
             command_log.close()
             await store.close()
+            auth.close()
 
     app = FastAPI(
         title="edgetwin",
@@ -100,12 +111,13 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.plant_link = link
+    app.state.auth = auth
     app.state.live = hub
     app.state.commands = commands
     app.state.device_types = types
     for router in (
         status.router, ingest.router, query.router, device_types_routes.router,
-        commands_routes.router, live_routes.router,
+        commands_routes.router, live_routes.router, auth_routes.router, admin_routes.router,
         *(r for part in parts for r in part.routers),
     ):  # fmt: skip
         app.include_router(router)

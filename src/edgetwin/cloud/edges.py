@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,6 +29,9 @@ from edgetwin.core.status import EdgeStatus, UplinkState
 
 log = logging.getLogger("edgetwin.cloud.edges")
 
+Visible = Callable[[str], bool]
+"""Whether a caller may see objects of a tenant (``Caller.may_see``)."""
+
 SILENT_AFTER_S: Final = 15.0  # an edge reports every 2 s; this long without a word, it is silent
 BROKER_LINK_HEADER: Final = "x-edgetwin-broker-link"
 MAX_HEADER_MESSAGE: Final = 500
@@ -39,6 +42,8 @@ class EdgeState:
     """One edge: the fields that either kind of report updates, and its last status report."""
 
     edge_id: str
+    tenant: str | None = None  # from its credential or its status topic; None: not known yet
+    plant: str | None = None
     buffer_depth: int = 0
     oldest_age_s: float | None = None
     uplink: UplinkState = "unknown"
@@ -86,7 +91,9 @@ class EdgeState:
             uplink=self.uplink,
             online=self.online and not self.silent(now),
             last_report_age_s=round(now - self.last_report, 1) if self.last_report else None,
-            reported_at=None if s is None else s.ts,
+            tenant=self.tenant,
+            plant=self.plant,
+            reported_at=None if s is None or s.ts is None else iso_seconds(s.ts),
             buffer_bytes=None if s is None else s.buffer_bytes,
             buffer_fill=None if s is None else s.buffer_fill,
             buffer_state=None if s is None else s.buffer_state,
@@ -117,10 +124,13 @@ class EdgeRegistry:
         self.edges: dict[str, EdgeState] = {}
         self._invalid: dict[str, str] = {}  # edge id -> the last invalid report's error
 
-    def _get(self, edge_id: str) -> EdgeState:
-        if edge_id not in self.edges:
-            self.edges[edge_id] = EdgeState(edge_id)
-        return self.edges[edge_id]
+    def _get(self, edge_id: str, tenant: str | None, plant: str | None) -> EdgeState:
+        state = self.edges.get(edge_id)
+        if state is None:
+            state = self.edges[edge_id] = EdgeState(edge_id)
+        if tenant is not None:
+            state.tenant, state.plant = tenant, plant
+        return state
 
     def from_headers(
         self,
@@ -128,13 +138,16 @@ class EdgeRegistry:
         depth: str | None,
         oldest_age: str | None,
         broker_link: str | None = None,
+        *,
+        tenant: str | None = None,
+        plant: str | None = None,
     ) -> None:
         """An ingest request's ``x-edgetwin-*`` headers: the buffer's depth (readings), its
         oldest reading's age (seconds) and, while the edge cannot reach its broker, why
         (``x-edgetwin-broker-link``; a batch without it says the link is fine). Values that are
         not numbers are ignored."""
         now = time.time()
-        state = self._get(edge_id)
+        state = self._get(edge_id, tenant, plant)
         try:
             state.buffer_depth = int(depth) if depth else state.buffer_depth
             state.oldest_age_s = float(oldest_age) if oldest_age else None
@@ -153,7 +166,9 @@ class EdgeRegistry:
         state.last_report = now
         state.record(now)
 
-    def from_status(self, report: Mapping[str, Any]) -> None:
+    def from_status(
+        self, report: Mapping[str, Any], tenant: str | None = None, plant: str | None = None
+    ) -> None:
         """An edge's status report (its retained status topic). Ignored without a string
         ``edge_id``, when it does not validate as :class:`EdgeStatus` (logged once per distinct
         error), and when it is older than the one held (a retained report a restarted broker
@@ -171,7 +186,7 @@ class EdgeRegistry:
             return
         self._invalid.pop(edge_id, None)
         now = time.time()
-        state = self._get(edge_id)
+        state = self._get(edge_id, tenant, plant)
         held = None if state.status is None else state.status.ts
         if status.ts is not None and held is not None and status.ts < held:
             return
@@ -183,22 +198,29 @@ class EdgeRegistry:
         state.status = status
         state.record(now)
 
-    def views(self) -> list[EdgePublic]:
-        """Every edge's public view, by id."""
+    def _visible(self, sees: Visible | None) -> list[EdgeState]:
+        found = sorted(self.edges.values(), key=lambda e: e.edge_id)
+        if sees is None:
+            return found
+        return [e for e in found if sees(e.tenant or "*")]
+
+    def views(self, sees: Visible | None = None) -> list[EdgePublic]:
+        """The public view of every edge ``sees`` lets through (by its tenant; an edge whose
+        tenant is not known yet counts as tenant ``*``), by id."""
         now = time.time()
-        return [e.view(now) for e in sorted(self.edges.values(), key=lambda e: e.edge_id)]
+        return [e.view(now) for e in self._visible(sees)]
 
-    def public(self) -> list[dict[str, Any]]:
+    def public(self, sees: Visible | None = None) -> list[dict[str, Any]]:
         """:meth:`views` as dicts."""
-        return [v.model_dump() for v in self.views()]
+        return [v.model_dump() for v in self.views(sees)]
 
-    def alert_list(self) -> list[EdgeAlert]:
+    def alert_list(self, sees: Visible | None = None) -> list[EdgeAlert]:
         """Every edge's alerts (active and recently cleared), tagged with the edge, and an
         ``edge_silent`` alert for each edge that reported a status once and then fell silent;
         active ones first, then newest first."""
         now = time.time()
         out: list[EdgeAlert] = []
-        for e in self.edges.values():
+        for e in self._visible(sees):
             source = f"edge:{e.edge_id}"
             header = e.header_alert()
             if header is not None:
@@ -223,6 +245,6 @@ class EdgeRegistry:
         out.sort(key=lambda a: a.since, reverse=True)
         return sorted(out, key=lambda a: not a.active)
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self, sees: Visible | None = None) -> list[dict[str, Any]]:
         """:meth:`alert_list` as dicts."""
-        return [a.model_dump() for a in self.alert_list()]
+        return [a.model_dump() for a in self.alert_list(sees)]

@@ -145,7 +145,11 @@ class PlantLink:
             self.on_status(topic, status)
         self.statuses[topic] = status
         if "buffer_depth" in status:
-            self.edges.from_status(status)
+            parts = topic.split("/")  # v1/{tenant}/{plant}/status/{edge_id}
+            if len(parts) == 5:
+                self.edges.from_status(status, tenant=parts[1], plant=parts[2])
+            else:
+                self.edges.from_status(status)
 
     def status(self, tenant: str, plant: str, source: str) -> dict[str, Any] | None:
         """The retained status ``source`` (a simulator, an edge) last reported under

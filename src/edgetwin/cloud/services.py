@@ -120,7 +120,9 @@ class Services:
         self.rate_history.append((time.time(), rate))
         return rate
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self, sees: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """Counts, and the edges and alerts of the tenants ``sees`` lets through (all: None).
+        The counts are the whole store's: totals, not any tenant's objects."""
         counters = await self.store.counters()
         return {
             "stored": counters.get("stored", 0),
@@ -128,8 +130,8 @@ class Services:
             "rejected": counters.get("rejected", 0),
             "historical": counters.get("historical", 0),
             "ingest_rate_per_s": round(self.rate.rate(), 2),
-            "edges": self.edges.public(),
-            "alerts": self.edges.alerts(),
+            "edges": self.edges.public(sees),
+            "alerts": self.edges.alerts(sees),
             "store": self.store.describe(),
             "uptime_s": round(time.time() - self.started, 1),
         }

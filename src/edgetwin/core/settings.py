@@ -125,6 +125,33 @@ class Settings(BaseSettings):
         3.0, description="wait for a free connection before answering 503"
     )
 
+    # -- security (docs/security.md) --
+    rate_limit_per_s: Annotated[float, Field(ge=0)] = Field(
+        50.0,
+        description="requests/s each API caller may make on average (0: no limit; edges"
+        " are exempt)",
+    )
+    rate_limit_burst: Annotated[int, Field(ge=1)] = Field(
+        200, description="requests a caller may make at once before the rate limit applies"
+    )
+    cloud_token_file: Path | None = Field(
+        None,
+        description="file holding the edge's token for the cloud (default: created in"
+        " <data-dir>/secrets/ when the cloud shares the data dir)",
+    )
+    identities_file: Path | None = Field(
+        None,
+        description="users, tokens and the audit log (default <data-dir>/identities.db); cloud"
+        " workers with data dirs of their own share one file",
+    )
+    http_tls_cert_file: Path | None = Field(None, description="serve HTTPS with this certificate")
+    http_tls_key_file: Path | None = Field(None, description="key of the HTTPS certificate")
+    mqtt_anonymous_loopback: bool = Field(
+        True,
+        description="the embedded broker lets anonymous clients in from loopback (as Mosquitto 2"
+        " does); bound to any other address it never does",
+    )
+
     # -- TLS and credentials for a remote broker --
     mqtt_ca_file: Path | None = Field(None, description="CA bundle that signs the broker's cert")
     mqtt_cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
@@ -275,7 +302,7 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"{exc}") from exc
 
 
-_SECRET = ("password",)
+_SECRET = ("password", "token", "secret")
 
 
 def _setting_error(error: Any) -> str:

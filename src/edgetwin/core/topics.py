@@ -8,7 +8,7 @@ Batches: ``v1/{tenant}/{plant}/batch/{source}``, a JSON array of readings in one
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from edgetwin.core.ids import valid_segment
 
@@ -23,6 +23,11 @@ class ReadingTopic(NamedTuple):
     metric: str
 
 
+RESERVED_METRIC: Final = "cmd"
+"""No metric may be called ``cmd``: ``v1/{tenant}/{plant}/{line}/{machine}/cmd`` is the device's
+command topic. MQTT intake counts such a reading as ``reserved_name``, HTTP ingest answers 422."""
+
+
 def reading_topic(tenant: str, plant: str, line: str, machine: str, metric: str) -> str:
     return f"{VERSION}/{tenant}/{plant}/{line}/{machine}/{metric}"
 
@@ -32,7 +37,7 @@ def parse_reading_topic(topic: str) -> ReadingTopic | None:
     parts = topic.split("/")
     if len(parts) != 6 or parts[0] != VERSION:
         return None
-    if not all(valid_segment(p) for p in parts[1:]) or parts[5] == "cmd":
+    if not all(valid_segment(p) for p in parts[1:]) or parts[5] == RESERVED_METRIC:
         return None
     return ReadingTopic(*parts[1:])
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from edgetwin.cloud.commands.lifecycle import Target
 from edgetwin.cloud.commands.rows import command_view
 from edgetwin.cloud.commands.service import CommandService
-from edgetwin.cloud.deps import CallerDep, ServicesDep, SettingsDep
+from edgetwin.cloud.deps import AuthDep, CallerDep, OperatorDep, ServicesDep, SettingsDep
 from edgetwin.cloud.params import DeviceIdPath, NameQuery, device_id, parse_device_id
 from edgetwin.cloud.schemas.commands import CommandCreate, CommandRecord
 
@@ -101,7 +101,8 @@ async def create_command(
     response: Response,
     services: ServicesDep,
     settings: SettingsDep,
-    caller: CallerDep,
+    caller: OperatorDep,
+    auth: AuthDep,
     tenant: NameQuery = "acme",
     plant: NameQuery | None = None,
     line: NameQuery | None = None,
@@ -111,9 +112,18 @@ async def create_command(
     target = await resolve_device(
         services, tenant, plant or settings.plant, device, line, unknown_ok=True
     )
-    cmd, existing = _service(request).create(
-        target, body.name, body.args, body.ttl_s, body.idempotency_key, caller.name
-    )
+    try:
+        cmd, existing = _service(request).create(
+            target, body.name, body.args, body.ttl_s, body.idempotency_key, caller.name
+        )
+    except HTTPException as exc:
+        auth.audit(caller, "command", f"{device}:{body.name}", f"refused {exc.status_code}",
+                   tenant=tenant)  # fmt: skip
+        raise
+    auth.audit(
+        caller, "command", f"{target.plant}/{target.line}/{target.machine}:{body.name}",
+        "repeated" if existing else "queued", tenant=tenant, detail=f"id={cmd['id']}",
+    )  # fmt: skip
     if existing:
         response.status_code = 200  # the same idempotency key: the same command, not a new one
     return command_view(cmd)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from edgetwin.cloud.deps import CallerDep
 from edgetwin.cloud.params import NamePath
 from edgetwin.core.device import Completion, DeviceType, MetricKind
 
@@ -64,8 +65,10 @@ DeviceTypesDep = Annotated[tuple[DeviceType, ...], Depends(get_device_types)]
 
 
 @router.get("/device-types", summary="The device types of the enabled packs")
-async def device_types(types: DeviceTypesDep) -> list[DeviceTypePublic]:
-    return [DeviceTypePublic.model_validate(t.public()) for t in types]
+async def device_types(types: DeviceTypesDep, caller: CallerDep) -> list[DeviceTypePublic]:
+    return [
+        DeviceTypePublic.model_validate(t.public()) for t in types if caller.may_see_type(t.name)
+    ]
 
 
 @router.get(
@@ -73,8 +76,8 @@ async def device_types(types: DeviceTypesDep) -> list[DeviceTypePublic]:
     summary="One device type",
     responses={404: {"description": "no enabled pack declares this device type"}},
 )
-async def device_type(name: NamePath, types: DeviceTypesDep) -> DeviceTypePublic:
+async def device_type(name: NamePath, types: DeviceTypesDep, caller: CallerDep) -> DeviceTypePublic:
     for t in types:
-        if t.name == name:
+        if t.name == name and caller.may_see_type(t.name):
             return DeviceTypePublic.model_validate(t.public())
     raise HTTPException(404, f"no device type {name!r}")

@@ -7,10 +7,11 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from edgetwin.cloud.deps import CallerDep, ServicesDep, SettingsDep
+from edgetwin.cloud.deps import IngestCallerDep, ServicesDep, SettingsDep
 from edgetwin.cloud.schemas.ingest import IngestCounts
 from edgetwin.core.errors import WireFormatError
 from edgetwin.core.point import parse_points
+from edgetwin.core.topics import RESERVED_METRIC
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -54,7 +55,7 @@ async def ingest(
     request: Request,
     services: ServicesDep,
     settings: SettingsDep,
-    caller: CallerDep,
+    caller: IngestCallerDep,
     historical: bool = Query(
         False, description="backfill after an outage: never replaces current values"
     ),
@@ -79,9 +80,26 @@ async def ingest(
                 "problems": exc.problems,
             },
         ) from exc
-    denied = sorted({p.tenant for p in points if not caller.may_see(p.tenant)})
+    reserved = [
+        {"index": i, "errors": [f"metric: {RESERVED_METRIC!r} is reserved (a device's command"
+         " topic ends in it) and cannot be a metric"]}
+        for i, p in enumerate(points) if p.metric == RESERVED_METRIC
+    ]  # fmt: skip
+    if reserved:
+        await services.reject(len(reserved))
+        raise HTTPException(
+            422,
+            {
+                "message": f"{len(reserved)} of {len(items)} reading(s) malformed; none stored",
+                "problems": reserved,
+            },
+        )
+    denied = sorted(
+        {f"{p.tenant}/{p.plant}" for p in points if not caller.may_see_plant(p.tenant, p.plant)}
+    )
     if denied:
-        raise HTTPException(403, f"not allowed to write tenant(s) {', '.join(denied)}")
+        await services.reject(len(points))
+        raise HTTPException(403, f"{caller.name} may not write {', '.join(denied)}; none stored")
     edge = request.headers.get("x-edgetwin-edge")
     if edge:
         services.edges.from_headers(
@@ -89,6 +107,8 @@ async def ingest(
             request.headers.get("x-edgetwin-buffer-depth"),
             request.headers.get("x-edgetwin-buffer-oldest-age-s"),
             broker_link=request.headers.get("x-edgetwin-broker-link"),
+            tenant=points[0].tenant if points else None,
+            plant=points[0].plant if points else None,
         )
     result = await services.ingest(points, historical=historical)
     return IngestCounts(accepted=result.accepted, duplicate=result.duplicate)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edgetwin import __version__
-from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep, SettingsDep
+from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep, SettingsDep, authenticate
 from edgetwin.cloud.params import DeviceIdPath, NameQuery, parse_device_id
 from edgetwin.cloud.schemas.status import Device, Health, LoopHealth, Stats
+from edgetwin.core.net import is_loopback_host
+from edgetwin.core.security import Role
 
 router = APIRouter(tags=["status"])
 
@@ -32,8 +34,18 @@ async def health(services: ServicesDep, link: PlantLinkDep) -> Health:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-async def metrics(services: ServicesDep) -> PlainTextResponse:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (open when the cloud listens on loopback only; else admin)",
+    response_class=PlainTextResponse,
+)
+async def metrics(
+    request: Request, services: ServicesDep, settings: SettingsDep
+) -> PlainTextResponse:
+    if not is_loopback_host(settings.http_host):
+        caller = authenticate(request)
+        if not caller.at_least(Role.ADMIN) or caller.scoped:
+            raise HTTPException(403, "metrics need the admin role when not bound to loopback")
     body = generate_latest(services.metrics.registry)
     return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -44,7 +56,8 @@ async def metrics(services: ServicesDep) -> PlainTextResponse:
     summary="Stored, duplicate and rejected counts; edges' buffers; ingest rate",
 )
 async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return await services.stats()
+    """Counts are the store's totals; edges and alerts only of the caller's tenants."""
+    return await services.stats(caller.may_see)
 
 
 @router.get(

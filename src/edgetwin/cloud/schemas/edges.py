@@ -35,7 +35,7 @@ class EdgePublic(Public):
 
     Fields that only the status topic carries are null for an edge heard of only through ingest
     headers. Ages are seconds, sizes bytes; alerts' times are ISO 8601 UTC. ``reported_at``
-    is still the edge's own UNIX time of its report.
+    is the edge's own time of its last status report, ISO 8601 UTC like every time.
 
     Attributes:
         buffer_depth: readings in its buffer; oldest_age_s: age of the oldest of them.
@@ -55,12 +55,14 @@ class EdgePublic(Public):
     """
 
     edge_id: str
+    tenant: str | None = None
+    plant: str | None = None
     buffer_depth: int
     oldest_age_s: float | None
     uplink: UplinkState
     online: bool
     last_report_age_s: float | None
-    reported_at: float | None
+    reported_at: str | None
     buffer_bytes: int | None
     buffer_fill: float | None
     buffer_state: str | None

@@ -8,12 +8,21 @@ round failed. Each request carries the edge's id, the depth of its outbox behind
 the age of its oldest reading, so the cloud shows the edge's buffer even when no status arrives;
 and while the edge's ``broker_link`` alert is active, its message (``x-edgetwin-broker-link``):
 an edge that cannot reach its broker cannot publish its status there, but the cloud still hears.
+
+Each request carries the edge's own credential (``Authorization: Bearer``), which lets it ingest
+for its tenant and plant only: the token file named by ``token_file`` or the setting
+``cloud_token_file``, or else the one kept in ``<data-dir>/secrets/`` (created there when the
+cloud shares the data dir, as with ``edgetwin up``). A 401 or 403 is retryable (the readings stay
+buffered) and reads the token again before the next try, so a rotated token is picked up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Self
 
 import httpx
 import orjson
@@ -22,6 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgetwin.core.errors import BatchTooLargeError, SinkRetryableError
 from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
 from edgetwin.edge.sinks._http import HttpClientSink
+from edgetwin.security import IdentityStore
+
+log = logging.getLogger("edgetwin.edge.cloud")
 
 
 class CloudSinkConfig(BaseModel):
@@ -37,6 +49,7 @@ class CloudSinkConfig(BaseModel):
 
     urls: list[str] = Field(default_factory=list)
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    token_file: Path | None = None
 
 
 class CloudUnreachableError(SinkRetryableError):
@@ -62,6 +75,7 @@ class CloudSink(HttpClientSink):
         window: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
         broker_link: Callable[[], str | None] = lambda: None,
+        token: Callable[[], str | None] = lambda: None,
     ) -> None:
         if not urls:
             raise ValueError("the cloud sink needs at least one URL")
@@ -72,6 +86,8 @@ class CloudSink(HttpClientSink):
         self.window = window
         self.transport = transport  # None: the network
         self.broker_link = broker_link  # why the edge cannot reach its broker, None if it can
+        self._load_token = token  # blocking (a file, the identity store): run in a thread
+        self._token: str | None = None
         self.limits = httpx.Limits(max_connections=window + 1, max_keepalive_connections=window + 1)
         self._worker = 0
         self._failed_in_turn = 0  # failures since the last success: a whole round backs off
@@ -87,7 +103,13 @@ class CloudSink(HttpClientSink):
             timeout_s=config.timeout_s,
             window=window,
             broker_link=lambda: _active_alert(ctx.alerts, "broker_link"),
+            token=lambda: edge_token(ctx, config.token_file),
         )
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self._token = await asyncio.to_thread(self._load_token)
+        return self
 
     @property
     def url(self) -> str:
@@ -111,6 +133,8 @@ class CloudSink(HttpClientSink):
             if info.oldest_age_s is None
             else f"{info.oldest_age_s:.1f}",
         }
+        if self._token:
+            headers["authorization"] = f"Bearer {self._token}"
         link_error = self.broker_link()
         if link_error:
             headers["x-edgetwin-broker-link"] = _header_text(link_error)
@@ -131,6 +155,12 @@ class CloudSink(HttpClientSink):
             )
         if resp.status_code == 413:
             raise BatchTooLargeError("cloud said 413 (too large)")
+        if resp.status_code in (401, 403):
+            self._token = await asyncio.to_thread(self._load_token)  # rotated? read it again
+            raise self._failed(
+                f"cloud refused the edge's credential ({resp.status_code}):"
+                f" {_detail(resp)}; readings stay buffered"
+            )
         if resp.status_code == 422:
             refused = _refused(resp)
             if refused:
@@ -148,6 +178,31 @@ class CloudSink(HttpClientSink):
             if retry_now:
                 message += f"; trying {self.url}"
         return CloudUnreachableError(message, retry_now=retry_now)
+
+
+def edge_token(ctx: PluginContext, token_file: Path | None) -> str | None:
+    """The edge's token: ``token_file``, the setting ``cloud_token_file``, or the one kept in
+    the data dir's ``secrets/`` (created when the cloud shares the data dir). None when there is
+    no data dir to keep one in. Blocking (files); called in a thread."""
+    settings = ctx.settings
+    path = token_file or (settings.cloud_token_file if settings is not None else None)
+    if path is not None:
+        try:
+            return Path(path).expanduser().read_text().strip() or None
+        except OSError as exc:
+            log.error("cannot read the edge's token file %s: %s", path, exc)
+            return None
+    if settings is None:
+        return None
+    with IdentityStore(settings.data_dir, settings.identities_file) as store:
+        return store.edge_token(settings.data_dir, ctx.edge_id, ctx.tenant, ctx.plant)
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        return str(orjson.loads(resp.content).get("detail", ""))[:200]
+    except (orjson.JSONDecodeError, AttributeError):
+        return resp.text[:200]
 
 
 def _active_alert(alerts: object, kind: str) -> str | None:

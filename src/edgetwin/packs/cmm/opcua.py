@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from collections.abc import Sequence
@@ -46,6 +45,7 @@ from asyncua.server.server import Server
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgetwin.core.ids import Segment
+from edgetwin.core.net import is_loopback_host
 from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
 from edgetwin.core.point import parse_point
 from edgetwin.packs.cmm.compensation import STATUS_LABELS
@@ -85,13 +85,7 @@ def unit_id(code: str) -> int:
 
 def on_loopback(url: str) -> bool:
     """True when ``url``'s host is a loopback address (or ``localhost``)."""
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlparse(url).hostname or "")
 
 
 class OpcUaSinkConfig(BaseModel):

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep
+from edgetwin.cloud.deps import AuthDep, CallerDep, OperatorDep, PlantLinkDep, ServicesDep
 from edgetwin.cloud.packs import CloudPart
 from edgetwin.cloud.params import NameQuery
 from edgetwin.cloud.plant_link import PlantLink
@@ -191,30 +191,42 @@ async def get_kpis(
     summary="Switch a simulated fault on or off",
     responses={
         403: {"description": "the caller is not an operator"},
+        404: {"description": "no such tenant (or not one of the caller's)"},
         503: {"description": "the plant's MQTT broker is not reachable; nothing was sent"},
     },
 )
 async def post_fault(
     cmd: FaultCmd,
     link: PlantLinkDep,
-    caller: CallerDep,
+    caller: OperatorDep,
+    auth: AuthDep,
     value: bool = True,
     tenant: NameQuery = "acme",
     plant: NameQuery = "plant-01",
 ) -> FaultSent:
-    if caller.role not in ("operator", "admin"):
-        raise HTTPException(403, "commands need the operator role")
+    if not caller.may_see(tenant):
+        raise HTTPException(404, "no such tenant")
     topic = command_topic(tenant, plant)
     payload = FaultPayload(cmd=cmd, value=value)
-    if not link.publish(topic, payload.model_dump()):
+    sent = link.publish(topic, payload.model_dump())
+    auth.audit(
+        caller, "fault", f"{plant}:{cmd}={'on' if value else 'off'}",
+        "sent" if sent else "broker unreachable", tenant=tenant,
+    )  # fmt: skip
+    if not sent:
         raise HTTPException(503, "the plant's MQTT broker is not reachable; command not sent")
     return FaultSent(published=True, topic=topic, payload=payload)
 
 
 @router.get("/faults", tags=["commands"], summary="Fault states as the devices report them")
 async def get_faults(
-    link: PlantLinkDep, tenant: NameQuery = "acme", plant: NameQuery = "plant-01"
+    link: PlantLinkDep,
+    caller: CallerDep,
+    tenant: NameQuery = "acme",
+    plant: NameQuery = "plant-01",
 ) -> FaultStates:
+    if not caller.may_see(tenant):
+        raise HTTPException(404, "no such tenant")
     return FaultStates(tenant=tenant, plant=plant, faults=fault_states(link, tenant, plant))
 
 
