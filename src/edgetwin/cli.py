@@ -210,6 +210,12 @@ def cloud(
         application = build_app(settings)
     except EdgetwinError as exc:
         raise _fail(exc) from exc
+    tls = {}
+    if settings.http_tls_cert_file is not None:  # both are set: the settings check that
+        tls = {
+            "ssl_certfile": str(settings.http_tls_cert_file),
+            "ssl_keyfile": str(settings.http_tls_key_file),
+        }
     uvicorn.run(
         application,
         host=settings.http_host,
@@ -217,6 +223,7 @@ def cloud(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        **tls,  # type: ignore[arg-type]
     )
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from edgetwin import __version__
 from edgetwin.cloud.auth import Authenticator
 from edgetwin.cloud.commands import CommandService, command_log_for
+from edgetwin.cloud.deps import mark_access
 from edgetwin.cloud.edges import EdgeRegistry
 from edgetwin.cloud.live import LiveHub, wire_live
 from edgetwin.cloud.packs import CloudPart
@@ -66,6 +67,7 @@ def create_app(
     edges = EdgeRegistry()
     services = Services(store=store, edges=edges, started=time.time())
     services.labels = enum_labels(types)
+    services.types = types
     link = PlantLink(settings, edges)
     # -- device commands and live fan-out --
     hub = LiveHub()
@@ -127,6 +129,7 @@ def create_app(
         services.metrics.unavailable.inc()
         return JSONResponse({"detail": f"store unavailable, retry later: {exc}"}, status_code=503)
 
+    mark_access(app)  # every router (packs' too) is in; before any request copies the routes
     _add_reading_schema(app)
     return app
 

@@ -11,9 +11,12 @@ the answer is 429 with ``Retry-After``.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from edgetwin.cloud.auth import Authenticator
 from edgetwin.cloud.plant_link import PlantLink
@@ -100,15 +103,58 @@ def authenticate_ws(websocket: WebSocket) -> Caller | None:
     return found[0] if found else None
 
 
+ACCESS_KEY = "x-edgetwin-access"
+"""OpenAPI extension on every operation: who may call it (``public``, ``viewer``, ``operator``,
+``admin``, ``ingest``); set by :func:`mark_access`, read by docs and the route-walking test."""
+
+
 def _need(role: Role, *, edges: bool = False) -> object:
     def check(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         if caller.kind == CallerKind.EDGE and not edges:
             raise HTTPException(403, "an edge's credential is for ingest only")
+        if caller.kind == CallerKind.APP and role != Role.VIEWER:
+            raise HTTPException(403, "an application's key is for reading only")
         if not caller.at_least(role):
             raise HTTPException(403, f"this needs the {role.value} role (you are {caller.role})")
         return caller
 
+    check.access = "ingest" if edges else role.value  # type: ignore[attr-defined]
     return Depends(check)
+
+
+def route_access(route: APIRoute) -> str | None:
+    """The access a route declares: its explicit ``openapi_extra`` entry, else the strongest
+    caller dependency it takes; None when it takes none (a route that must be fixed)."""
+    declared = (route.openapi_extra or {}).get(ACCESS_KEY)
+    if declared:
+        return str(declared)
+    order = ["viewer", "ingest", "operator", "admin"]
+    found: list[str] = []
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        access = getattr(dep.call, "access", None)
+        if access:
+            found.append(access)
+        stack.extend(dep.dependencies)
+    return max(found, key=order.index) if found else None
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route, also inside included routers (FastAPI keeps those as one entry)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            yield from api_routes(inner.routes)
+
+
+def mark_access(app: FastAPI) -> None:
+    """Write each API route's access into its OpenAPI operation (``x-edgetwin-access``)."""
+    for route in api_routes(app.routes):
+        access = route_access(route)
+        if access is not None:
+            route.openapi_extra = {**(route.openapi_extra or {}), ACCESS_KEY: access}
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

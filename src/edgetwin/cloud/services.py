@@ -86,6 +86,7 @@ class Services:
         self.loops = Loops(self.metrics.registry)
         # metric -> enum code -> label, from the enabled packs' device types (see enum_labels)
         self.labels: dict[str, dict[int, str]] = {}
+        self.types: tuple[DeviceType, ...] = ()  # of the enabled packs
         self.loops.declare("live-fanout")
 
     async def ingest(self, points: Sequence[Point], *, historical: bool) -> IngestResult:
@@ -196,5 +197,24 @@ class Services:
         result = []
         for dev in out.values():
             dev["online"] = now_ms - dev.pop("_last_ms") < 10_000  # three missed 2 s cycles or more
+            dev["device_type"] = self.type_of(dev["metrics"])
             result.append(dev)
         return result
+
+    async def device_type_at(self, tenant: str, plant: str, line: str, machine: str) -> str | None:
+        """The device type of one device (see :meth:`type_of`); None for an unknown device."""
+        for dev in await self.devices(tenant, plant):
+            if dev["line"] == line and dev["machine"] == machine:
+                return str(dev["device_type"]) if dev["device_type"] else None
+        return None
+
+    def type_of(self, metrics: Iterable[str]) -> str | None:
+        """The device type a device is, by the metrics it reports: the enabled type that
+        declares most of them; None when none declares any, or two tie (never a guess)."""
+        names = set(metrics)
+        scores = sorted(
+            ((sum(m.name in names for m in t.metrics), t.name) for t in self.types), reverse=True
+        )
+        if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+            return None
+        return scores[0][1]

@@ -33,7 +33,7 @@ class MqttTarget(BaseModel):
     port: Port
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)  # never in a repr or a log line
     # TLS material (files); the server certificate is always verified.
     ca_file: Path | None = None
     cert_file: Path | None = None
@@ -144,8 +144,13 @@ class Settings(BaseSettings):
         description="users, tokens and the audit log (default <data-dir>/identities.db); cloud"
         " workers with data dirs of their own share one file",
     )
-    http_tls_cert_file: Path | None = Field(None, description="serve HTTPS with this certificate")
+    http_tls_cert_file: Path | None = Field(
+        None, description="serve HTTPS with this certificate (PEM; with http_tls_key_file)"
+    )
     http_tls_key_file: Path | None = Field(None, description="key of the HTTPS certificate")
+    cloud_ca_file: Path | None = Field(
+        None, description="CA bundle the edge verifies the cloud's HTTPS certificate with"
+    )
     mqtt_anonymous_loopback: bool = Field(
         True,
         description="the embedded broker lets anonymous clients in from loopback (as Mosquitto 2"
@@ -181,6 +186,15 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.http_tls_cert_file is None) != (self.http_tls_key_file is None):
+            raise ValueError(
+                "HTTPS needs both http_tls_cert_file and http_tls_key_file"
+                " (EDGETWIN_HTTP_TLS_CERT_FILE, EDGETWIN_HTTP_TLS_KEY_FILE)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _shared_needs_a_real_broker(self) -> Settings:
         if self.mqtt_share_group and not self.mqtt_url:
             raise ValueError(
@@ -205,6 +219,16 @@ class Settings(BaseSettings):
             sources.append(_SettingsToml(settings_cls, toml_file=config_file))
         return tuple(sources)
 
+    def __repr_args__(self) -> Any:
+        """The settings without their secrets: passwords masked, URLs without their password."""
+        for name, value in super().__repr_args__():
+            if name is not None and any(word in name for word in _SECRET) and value is not None:
+                yield name, "***"
+            elif name in ("mqtt_url", "db", "cloud_url") and isinstance(value, str):
+                yield name, redact_url(value)
+            else:
+                yield name, value
+
     @property
     def store_url(self) -> str:
         return self.db or f"sqlite:///{self.data_dir / 'cloud.db'}"
@@ -222,7 +246,8 @@ class Settings(BaseSettings):
             if urls:
                 return urls
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
-        return [f"http://{host}:{self.http_port}"]
+        scheme = "https" if self.http_tls_cert_file is not None else "http"
+        return [f"{scheme}://{host}:{self.http_port}"]
 
     @property
     def edge_metrics(self) -> int:
@@ -322,3 +347,14 @@ def _setting_error(error: Any) -> str:
     if not any(word in name for word in _SECRET) and isinstance(shown, str | int | float):
         got = f"; got {shown!r}"
     return f"setting {where} (EDGETWIN_{name.upper()}): {message}{got}"
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:secret@host`` as ``scheme://user:***@host`` (other URLs unchanged)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()

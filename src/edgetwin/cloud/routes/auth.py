@@ -14,11 +14,12 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgetwin.cloud.deps import SESSION_COOKIE, AuthDep, CallerDep
+from edgetwin.cloud.deps import ACCESS_KEY, SESSION_COOKIE, AuthDep, CallerDep
 from edgetwin.core.security import Caller
 from edgetwin.security.identities import SESSION_TTL_S
 
 router = APIRouter(tags=["auth"])
+_PUBLIC = {ACCESS_KEY: "public"}
 
 CSRF_COOKIE = "edgetwin_csrf"
 
@@ -62,6 +63,7 @@ def _next(target: str | None) -> str:
 
 @router.post(
     "/auth/login",
+    openapi_extra=_PUBLIC,
     summary="Log in with name and password (form fields); sets the session cookie",
     responses={303: {"description": "logged in: to `next`"}, 401: {"description": "refused"}},
     status_code=303,
@@ -84,6 +86,7 @@ async def login(
 
 @router.get(
     "/auth/link",
+    openapi_extra=_PUBLIC,
     summary="Log in with a one-time link (printed once by edgetwin up)",
     responses={303: {"description": "logged in, to the dashboard"}},
     status_code=303,
@@ -106,7 +109,7 @@ async def login_link(
     return response
 
 
-@router.post("/auth/logout", summary="End the session", status_code=303)
+@router.post("/auth/logout", summary="End the session", status_code=303, openapi_extra=_PUBLIC)
 async def logout(request: Request, auth: AuthDep) -> Response:
     session = request.cookies.get(SESSION_COOKIE)
     if session:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from edgetwin.cloud.commands.lifecycle import Target
 from edgetwin.cloud.commands.rows import command_view
@@ -20,6 +20,7 @@ from edgetwin.cloud.commands.service import CommandService
 from edgetwin.cloud.deps import AuthDep, CallerDep, OperatorDep, ServicesDep, SettingsDep
 from edgetwin.cloud.params import DeviceIdPath, NameQuery, device_id, parse_device_id
 from edgetwin.cloud.schemas.commands import CommandCreate, CommandRecord
+from edgetwin.core.security import Caller
 
 router = APIRouter(prefix="/api/v1/devices", tags=["commands"])
 
@@ -151,6 +152,7 @@ async def list_commands(
     target = await resolve_device(
         services, tenant, plant or settings.plant, device, None, commands=service
     )
+    await _check_type(services, caller, target)
     found = service.log.list_for(target.tenant, target.plant, target.machine, limit)
     return [command_view(c) for c in found if c["device"]["line"] == target.line]
 
@@ -163,8 +165,9 @@ async def list_commands(
 )
 async def get_command(
     device: DeviceIdPath,
-    command_id: str,
+    command_id: Annotated[str, Path(max_length=64)],
     request: Request,
+    services: ServicesDep,
     caller: CallerDep,
     tenant: NameQuery = "acme",
 ) -> dict[str, Any]:
@@ -173,4 +176,14 @@ async def get_command(
     named = {"plant": plant, "line": line, "machine": machine}
     if cmd is None or any(v is not None and cmd["device"][k] != v for k, v in named.items()):
         raise HTTPException(404, "no such command")
+    d = cmd["device"]
+    await _check_type(services, caller, Target(tenant, d["plant"], d["line"], d["machine"]))
     return command_view(cmd)
+
+
+async def _check_type(services: Any, caller: Caller, target: Target) -> None:
+    """An application's key sees only devices of its device types: others answer 404."""
+    if caller.device_types and not caller.may_see_type(
+        await services.device_type_at(target.tenant, target.plant, target.line, target.machine)
+    ):
+        raise HTTPException(404, "no such device")

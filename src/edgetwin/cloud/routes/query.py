@@ -50,5 +50,9 @@ async def series(
         raise HTTPException(422, "start must be before end")
     if (end_ - start_).total_seconds() / bucket_seconds > MAX_BUCKETS:
         raise HTTPException(422, f"more than {MAX_BUCKETS} buckets; raise bucket_seconds")
+    if caller.device_types and not caller.may_see_type(
+        await services.device_type_at(tenant, plant, line, machine)
+    ):
+        raise HTTPException(404, "no such series")
     key = SeriesKey(tenant, plant, line, machine, metric)
     return await services.series(key, start_, end_, bucket_seconds)

@@ -13,7 +13,14 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edgetwin import __version__
-from edgetwin.cloud.deps import CallerDep, PlantLinkDep, ServicesDep, SettingsDep, authenticate
+from edgetwin.cloud.deps import (
+    ACCESS_KEY,
+    CallerDep,
+    PlantLinkDep,
+    ServicesDep,
+    SettingsDep,
+    authenticate,
+)
 from edgetwin.cloud.params import DeviceIdPath, NameQuery, parse_device_id
 from edgetwin.cloud.schemas.status import Device, Health, LoopHealth, Stats
 from edgetwin.core.net import is_loopback_host
@@ -22,7 +29,11 @@ from edgetwin.core.security import Role
 router = APIRouter(tags=["status"])
 
 
-@router.get("/health", summary="Liveness and the state of the store and the broker link")
+@router.get(
+    "/health",
+    summary="Liveness and the state of the store and the broker link",
+    openapi_extra={ACCESS_KEY: "public"},
+)
 async def health(services: ServicesDep, link: PlantLinkDep) -> Health:
     loops = services.loops
     return Health(
@@ -38,6 +49,7 @@ async def health(services: ServicesDep, link: PlantLinkDep) -> Health:
     "/metrics",
     summary="Prometheus metrics (open when the cloud listens on loopback only; else admin)",
     response_class=PlainTextResponse,
+    openapi_extra={ACCESS_KEY: "public on loopback, else admin"},
 )
 async def metrics(
     request: Request, services: ServicesDep, settings: SettingsDep
@@ -56,7 +68,10 @@ async def metrics(
     summary="Stored, duplicate and rejected counts; edges' buffers; ingest rate",
 )
 async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    """Counts are the store's totals; edges and alerts only of the caller's tenants."""
+    """Counts are the store's totals; edges and alerts only of the caller's tenants (none for an
+    application's key: edges are no device type)."""
+    if caller.device_types:
+        return await services.stats(lambda _tenant: False)
     return await services.stats(caller.may_see)
 
 
@@ -73,7 +88,8 @@ async def devices(
 ) -> list[dict[str, Any]]:
     if not caller.may_see(tenant):
         raise HTTPException(404, "no such tenant")
-    return await services.devices(tenant, plant)
+    found = await services.devices(tenant, plant)
+    return [d for d in found if caller.may_see_type(d["device_type"])]
 
 
 @router.get(
@@ -98,7 +114,9 @@ async def device(
     found = [
         d
         for d in await services.devices(tenant, id_plant or plant or settings.plant)
-        if d["machine"] == machine and line in (None, d["line"])
+        if d["machine"] == machine
+        and line in (None, d["line"])
+        and caller.may_see_type(d["device_type"])
     ]
     if len(found) > 1:
         ids = ", ".join(d["id"] for d in found)

@@ -88,6 +88,8 @@ class Device(Public):
             listed device but is kept for the shape's sake.
         metrics: its metrics by name, each with its newest value.
         online: whether its newest reading is under 10 s old.
+        device_type: the enabled device type that declares most of its metrics (null: none,
+            or a tie); an application's key sees only devices of its types.
     """
 
     id: str
@@ -98,3 +100,4 @@ class Device(Public):
     last_seen: str | None
     metrics: dict[str, DeviceMetric]
     online: bool
+    device_type: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Self
 
 import httpx
@@ -14,6 +15,7 @@ class HttpClientSink:
     timeout_s: float = 5.0
     limits: httpx.Limits | None = None
     transport: httpx.AsyncBaseTransport | None = None
+    verify: ssl.SSLContext | bool = True  # HTTPS: the system's CAs, or a context of a CA file
     _http: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Self:
@@ -21,6 +23,7 @@ class HttpClientSink:
             timeout=self.timeout_s,
             limits=self.limits or httpx.Limits(),
             transport=self.transport,
+            verify=self.verify,
         )
         return self
 

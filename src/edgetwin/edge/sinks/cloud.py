@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Self
@@ -76,6 +77,7 @@ class CloudSink(HttpClientSink):
         transport: httpx.AsyncBaseTransport | None = None,
         broker_link: Callable[[], str | None] = lambda: None,
         token: Callable[[], str | None] = lambda: None,
+        ca_file: Path | None = None,
     ) -> None:
         if not urls:
             raise ValueError("the cloud sink needs at least one URL")
@@ -86,6 +88,8 @@ class CloudSink(HttpClientSink):
         self.window = window
         self.transport = transport  # None: the network
         self.broker_link = broker_link  # why the edge cannot reach its broker, None if it can
+        if ca_file is not None:  # a private CA (e.g. the cloud's self-signed certificate)
+            self.verify = ssl.create_default_context(cafile=str(ca_file))
         self._load_token = token  # blocking (a file, the identity store): run in a thread
         self._token: str | None = None
         self.limits = httpx.Limits(max_connections=window + 1, max_keepalive_connections=window + 1)
@@ -104,6 +108,7 @@ class CloudSink(HttpClientSink):
             window=window,
             broker_link=lambda: _active_alert(ctx.alerts, "broker_link"),
             token=lambda: edge_token(ctx, config.token_file),
+            ca_file=ctx.settings.cloud_ca_file if ctx.settings is not None else None,
         )
 
     async def __aenter__(self) -> Self:

@@ -26,6 +26,7 @@ from edgetwin.cloud.store import Store
 from edgetwin.cloud.store.base import MetricAggregate
 from edgetwin.core.point import format_ts
 from edgetwin.core.topics import command_topic
+from edgetwin.packs.factory.device_types import MACHINE
 
 SIM_STATUS = "factory-sim"  # the simulator's status source: v1/{tenant}/{plant}/status/factory-sim
 
@@ -180,7 +181,7 @@ async def get_kpis(
     plant: NameQuery = "plant-01",
     minutes: Annotated[int, Query(ge=1, le=1440)] = 5,
 ) -> PlantKpis:
-    if not caller.may_see(tenant):
+    if not caller.may_see(tenant) or not caller.may_see_type(MACHINE.name):
         raise HTTPException(404, "no such tenant")
     return await kpis(services.store, tenant, plant, minutes)
 
@@ -225,7 +226,7 @@ async def get_faults(
     tenant: NameQuery = "acme",
     plant: NameQuery = "plant-01",
 ) -> FaultStates:
-    if not caller.may_see(tenant):
+    if not caller.may_see(tenant) or not caller.may_see_type(MACHINE.name):
         raise HTTPException(404, "no such tenant")
     return FaultStates(tenant=tenant, plant=plant, faults=fault_states(link, tenant, plant))
 
