@@ -58,10 +58,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "viewer": token(Role.VIEWER, [ACME]),
             "operator": token(Role.OPERATOR, [ACME]),
             "admin_other": token(Role.ADMIN, [BETA]),
-            "app": token(Role.VIEWER, [ACME], kind=CallerKind.APP, label="motor-app",
-                         device_types=["motor.stm32"]),  # fmt: skip
-            "edge": token(Role.OPERATOR, [ACME], kind=CallerKind.EDGE, label="edge-01",
-                          plants=["plant-01"]),  # fmt: skip
+            "app": token(
+                Role.VIEWER,
+                [ACME],
+                kind=CallerKind.APP,
+                label="motor-app",
+                device_types=["motor.stm32"],
+            ),
+            "edge": token(
+                Role.OPERATOR, [ACME], kind=CallerKind.EDGE, label="edge-01", plants=["plant-01"]
+            ),
         }
         acme_token_id = ids.create_token(Role.VIEWER, [ACME], label="victim")[0].id
         ids.add_user("victim", Role.VIEWER, [ACME])
@@ -169,7 +175,9 @@ def test_every_route_answers_each_caller_as_the_roles_table_says(world: World) -
 
 
 def _get(world: World, who: str, url: str, **params: str) -> Any:
-    r = world.client.get(url, params=params, headers={"Authorization": f"Bearer {world.tokens[who]}"})
+    r = world.client.get(
+        url, params=params, headers={"Authorization": f"Bearer {world.tokens[who]}"}
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -196,7 +204,8 @@ def test_commands_and_user_changes_are_audited_without_secrets(world: World) -> 
     assert ("command", "queued") in actions
     assert ("token.create", "ok") in actions
     command = next(e for e in entries if e["action"] == "command")
-    assert command["tenant"] == ACME and command["caller"].startswith("token:")
+    assert command["tenant"] == ACME
+    assert command["caller"].startswith("token:")
     # the secret was shown once: no list, no audit entry, no log line holds it
     listed = world.client.get(
         "/api/v1/tokens", headers={"Authorization": f"Bearer {world.tokens['admin']}"}
@@ -249,7 +258,8 @@ def test_the_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
         codes = [client.get("/api/v1/me", headers=headers).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         last = client.get("/api/v1/me", headers=headers)
-        assert last.status_code == 429 and int(last.headers["retry-after"]) >= 1
+        assert last.status_code == 429
+        assert int(last.headers["retry-after"]) >= 1
         assert client.get("/health").status_code == 200  # never limited, never anonymous-refused
 
 
@@ -265,7 +275,8 @@ def test_a_session_needs_its_csrf_token_for_changes(tmp_path: Path) -> None:
         assert used.status_code == 303
         assert client.get("/auth/link", params={"code": code}).status_code == 401  # once only
         cookie = used.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie.replace("Strict", "strict")
         assert client.get("/api/v1/me").json()["name"] == "ops"
         body = {"name": "PING"}
         refused = client.post(f"/api/v1/devices/{MACHINE}/commands?line=line-01", json=body)
