@@ -144,14 +144,35 @@ async def _sample(services: Services) -> None:
 
 
 def _add_reading_schema(app: FastAPI) -> None:
+    """Complete the generated OpenAPI: the ``Reading`` model (ingest takes it raw, for speed),
+    and 422's ``detail`` as it really is: FastAPI's list of field errors, or our own message
+    (a string, or ingest's ``{message, problems}`` naming each bad reading)."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
             reading = Point.model_json_schema()
             reading["title"] = "Reading"
-            schema.setdefault("components", {}).setdefault("schemas", {})["Reading"] = reading
+            components["Reading"] = reading
+            invalid = components.get("HTTPValidationError")
+            if invalid is not None:
+                listed = invalid["properties"]["detail"]
+                invalid["properties"]["detail"] = {
+                    "title": "Detail",
+                    "anyOf": [
+                        {k: v for k, v in listed.items() if k != "title"},
+                        {"type": "string"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "message": {"type": "string"},
+                                "problems": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    ],
+                }
             app.openapi_schema = schema
         return app.openapi_schema
 
