@@ -41,5 +41,7 @@ def test_reboot_with_the_log_in_postgresql(motor: MotorStack, pg_url: str) -> No
             "SELECT state, requested_by, json_array_length(history) FROM commands WHERE id = %s",
             (cmd["id"],),
         ).fetchone()
-    assert row == ("succeeded", "local", 4)
+    assert row is not None
+    assert (row[0], row[2]) == ("succeeded", 4)
+    assert str(row[1]).startswith("token:")  # the caller who sent it
     assert not (motor.data_dir / "commands.db").exists()
