@@ -2,19 +2,26 @@
 
 Every event has an MQTT-style topic (a reading: its reading topic; a command:
 ``v1/{tenant}/{plant}/{line}/{machine}/cmd/{id}``; an alert: ``v1/{tenant}/{plant}/alert/{kind}``)
-and subscribers filter with MQTT wildcards (``+`` one segment, ``#`` the rest). Each subscriber
-has a bounded queue: a slow client loses its oldest events (counted), never slows ingest.
+and subscribers filter with MQTT wildcards (``+`` one segment, ``#`` the rest). The topic's second
+level is its tenant: a subscriber may also be held to the tenants it may see, so another
+tenant's events never enter its queue. Each subscriber has a bounded queue: a slow client loses
+its oldest events (counted), never slows ingest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+from edgetwin.core.errors import EdgetwinError
 
 MAX_QUEUE = 2000
+TYPES_TTL_S: Final = 30.0  # how long a plant's device types are trusted before asking again
+TYPES_MISS_TTL_S: Final = 5.0  # after a device was not found: its first readings are being stored
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -28,15 +35,28 @@ def topic_matches(pattern: str, topic: str) -> bool:
     return len(pat) == len(top)
 
 
+def topic_tenant(topic: str) -> str:
+    """The tenant of an event's topic (its second level: ``v1/{tenant}/...``); "" if none."""
+    parts = topic.split("/", 2)
+    return parts[1] if len(parts) > 1 else ""
+
+
 @dataclass(eq=False)
 class Subscription:
+    """One subscriber's filters and queue. ``sees`` (a tenant -> bool test, e.g.
+    :meth:`edgetwin.core.security.Caller.may_see`) holds it to its tenants; None: every tenant
+    (the dashboard's pages, which choose their topics themselves)."""
+
     patterns: list[str]
+    sees: Callable[[str], bool] | None = None
     queue: asyncio.Queue[dict[str, Any]] = field(
         default_factory=lambda: asyncio.Queue(maxsize=MAX_QUEUE)
     )
     lost: int = 0
 
     def wants(self, topic: str) -> bool:
+        if self.sees is not None and not self.sees(topic_tenant(topic)):
+            return False
         return any(topic_matches(p, topic) for p in self.patterns)
 
 
@@ -51,8 +71,12 @@ class LiveHub:
     def subscribers(self) -> int:
         return len(self._subs)
 
-    def subscribe(self, patterns: Iterable[str]) -> Subscription:
-        sub = Subscription(list(patterns) or ["#"])
+    def subscribe(
+        self, patterns: Iterable[str], sees: Callable[[str], bool] | None = None
+    ) -> Subscription:
+        """A new subscription to ``patterns`` (none: every topic), of the tenants ``sees`` lets
+        through (None: all)."""
+        sub = Subscription(list(patterns) or ["#"], sees)
         self._subs.add(sub)
         return sub
 
@@ -72,6 +96,48 @@ class LiveHub:
                     sub.queue.get_nowait()
                 sub.lost += 1
             sub.queue.put_nowait(event)
+
+
+DevicesOf = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+
+
+class DeviceTypes:
+    """The device type of each device an event names, for holding an application's key to its
+    device types (:meth:`edgetwin.core.security.Caller.may_see_type`).
+
+    ``devices`` is :meth:`edgetwin.cloud.services.Services.devices` (each device with its
+    ``line``, ``machine`` and ``device_type``); a plant's answer is kept ``TYPES_TTL_S`` seconds,
+    and a device it did not name is asked again at most every ``TYPES_MISS_TTL_S`` seconds. A
+    device whose type cannot be known (not stored yet, the store down, no type declares its
+    metrics) has type None.
+    """
+
+    def __init__(self, devices: DevicesOf, clock: Callable[[], float] = time.monotonic) -> None:
+        self._devices = devices
+        self._clock = clock
+        self._plants: dict[tuple[str, str], tuple[float, dict[tuple[str, str], str | None]]] = {}
+
+    async def of(self, topic: str) -> str | None:
+        """The type of the device of a reading or command topic
+        (``v1/{tenant}/{plant}/{line}/{machine}/...``); None for any other topic."""
+        parts = topic.split("/")
+        if len(parts) < 6:  # an alert's topic names no device
+            return None
+        tenant, plant, line, machine = parts[1:5]
+        now = self._clock()
+        cached = self._plants.get((tenant, plant))
+        if cached is not None:
+            fetched, types = cached
+            known = (line, machine) in types
+            if now - fetched < (TYPES_TTL_S if known else TYPES_MISS_TTL_S):
+                return types.get((line, machine))
+        try:
+            found = await self._devices(tenant, plant)
+        except EdgetwinError:
+            found = []
+        types = {(str(d["line"]), str(d["machine"])): d.get("device_type") for d in found}
+        self._plants[(tenant, plant)] = (now, types)
+        return types.get((line, machine))
 
 
 def wire_live(hub: LiveHub, services: Any, link: Any, commands: Any) -> None:
