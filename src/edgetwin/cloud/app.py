@@ -87,7 +87,7 @@ def create_app(
         auth.open()
         await store.start()
         command_log.open()
-        link.start()
+        await link.start()
         services.loops.start("rate-sampler", lambda: _sample(services))
         services.loops.start("commands", commands.run)
         log.info("cloud ready: store %s", store.describe())
@@ -99,7 +99,7 @@ def create_app(
                 yield
         finally:
             await services.loops.stop()
-            link.stop()
+            await link.stop()
             command_log.close()
             await store.close()
             auth.close()

@@ -21,35 +21,40 @@ import paho.mqtt.client as paho
 from edgetwin.cloud.edges import EdgeRegistry
 from edgetwin.core.settings import Settings
 from edgetwin.core.topics import command_result_filter, status_topic
-from edgetwin.transport.linklog import diagnose, link_report
-from edgetwin.transport.mqtt import make_client, refused, resolve_target, where
-
-DIAGNOSE_EVERY_S = 3.0
+from edgetwin.transport.client import MqttClient
+from edgetwin.transport.mqtt import resolve_target, where
 
 log = logging.getLogger("edgetwin.cloud.mqtt")
 
 
 class PlantLink:
+    """The cloud's client of the plant broker, on the one MQTT adapter
+    (:class:`edgetwin.transport.client.MqttClient`): a clean session (the cloud needs the
+    retained statuses and what arrives while it is there, not a backlog), QoS 1 publishes.
+
+    ``start``/``stop`` run in the cloud's lifespan; messages are applied on the event loop.
+    """
+
     def __init__(self, settings: Settings, edges: EdgeRegistry) -> None:
         self.settings = settings
         self.edges = edges
         self.statuses: dict[str, dict[str, Any]] = {}  # topic -> last retained status
-        self.connected = False
-        self._client: paho.Client | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._watch: asyncio.Task[None] | None = None
-        self._closing = False
-        self._refused = False
-        self.last_error: str | None = None
+        self._mqtt: MqttClient | None = None
+        self._consume: asyncio.Task[None] | None = None
         # -- device command reports and live fan-out of statuses --
         self.on_command_report: Callable[[dict[str, Any]], None] | None = None
         self.on_status: Callable[[str, dict[str, Any]], None] | None = None
 
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+    @property
+    def connected(self) -> bool:
+        return self._mqtt is not None and self._mqtt.connected.is_set()
+
+    @property
+    def last_error(self) -> str | None:
+        return None if self._mqtt is None else self._mqtt.last_error
+
+    async def start(self) -> None:
         target = resolve_target(self.settings)
-        self.target = target
-        self._report = link_report(target)
         how = (
             "--mqtt-url / EDGETWIN_MQTT_URL"
             if self.settings.mqtt_url
@@ -57,84 +62,49 @@ class PlantLink:
             " another broker: --mqtt-url / EDGETWIN_MQTT_URL"
         )
         log.info("plant broker: %s (%s)", where(target), how)
-        client = make_client(target, f"edgetwin-cloud-{self.settings.http_port}")
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.connect_async(target.host, target.port, keepalive=30)
-        client.loop_start()
-        self._client = client
-        self._watch = asyncio.create_task(self._watch_link(), name="plant-link-watch")
+        queue: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
+        self._mqtt = MqttClient(
+            target,
+            f"edgetwin-cloud-{self.settings.http_port}",
+            ["v1/+/+/status/+", command_result_filter()],
+            queue,
+            persistent=False,
+            keepalive_s=30,
+        )
+        await self._mqtt.__aenter__()
+        self._consume = asyncio.create_task(self._run(queue), name="plant-link")
 
-    def stop(self) -> None:
-        self._closing = True
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
-
-    async def _watch_link(self) -> None:
-        """While not connected, find out why (paho retries a failed TLS handshake or a refused
-        TCP connection without a word) and say it."""
-        with contextlib.suppress(asyncio.CancelledError):
-            while not self._closing:
-                await asyncio.sleep(DIAGNOSE_EVERY_S)
-                if self.connected or self._refused or self._closing:
-                    continue
-                reason = await diagnose(self.target)
-                if reason is not None and not self.connected and not self._closing:
-                    self.last_error = reason
-                    self._report.down(f"{reason}; commands and status wait for it")
+    async def stop(self) -> None:
+        if self._consume is not None:
+            self._consume.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consume
+            self._consume = None
+        if self._mqtt is not None:
+            await self._mqtt.__aexit__(None, None, None)
+            self._mqtt = None
 
     def publish(self, topic: str, payload: dict[str, Any]) -> bool:
         """Publish with QoS 1; False if the broker is not reachable right now."""
-        if self._client is None or not self.connected:
-            return False
-        info = self._client.publish(topic, orjson.dumps(payload), qos=1)
-        return info.rc == paho.MQTT_ERR_SUCCESS
+        return self.publish_info(topic, payload) is not None
 
     def publish_info(self, topic: str, payload: dict[str, Any]) -> paho.MQTTMessageInfo | None:
         """Publish with QoS 1 and return paho's handle, whose ``is_published()`` turns true on
         the broker's PUBACK; None if the broker is not reachable right now."""
-        if self._client is None or not self.connected:
+        if self._mqtt is None or not self.connected:
             return None
-        info = self._client.publish(topic, orjson.dumps(payload), qos=1)
+        info = self._mqtt.client.publish(topic, orjson.dumps(payload), qos=1)
         return info if info.rc == paho.MQTT_ERR_SUCCESS else None
 
-    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            self._refused = True
-            self.last_error = refused(self.target, reason)
-            self._report.down(self.last_error, logging.ERROR)
-            return
-        self._refused = False
-        self.last_error = None
-        self.connected = True
-        self._report.up()
-        log.info("connected to the plant broker %s", where(self.target))
-        client.subscribe([("v1/+/+/status/+", 1), (command_result_filter(), 1)])
-
-    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        was = self.connected
-        self.connected = False
-        if self._closing:
-            log.info("disconnected from the plant broker %s", where(self.target))
-        elif was:
-            self.last_error = f"disconnected from the broker: {reason}; reconnecting"
-            self._report.down(self.last_error)
-
-    def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        try:
-            status = orjson.loads(msg.payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(status, dict):
-            return
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._apply, msg.topic, status)
+    async def _run(self, queue: asyncio.Queue[paho.MQTTMessage]) -> None:
+        while True:
+            msg = await queue.get()
+            try:
+                status = orjson.loads(msg.payload)
+            except orjson.JSONDecodeError:
+                continue  # not ours to judge: devices' statuses are JSON objects
+            if isinstance(status, dict):
+                self._apply(msg.topic, status)
 
     def _apply(self, topic: str, status: dict[str, Any]) -> None:
         if topic.endswith("/cmd/ack"):

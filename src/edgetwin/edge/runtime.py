@@ -271,6 +271,10 @@ class EdgeRuntime:
         assert control is not None
         while True:
             await asyncio.sleep(2.0)
+            if control.takeover is not None:
+                self.alerts.raise_("session_takeover", control.takeover)
+            else:
+                self.alerts.clear("session_takeover")
             if control.connected.is_set():
                 self.link_error = None
                 self.alerts.clear("broker_link")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,11 @@ from edgetwin.transport.mqtt import make_client, refused
 log = logging.getLogger("edgetwin.mqtt")
 
 DIAGNOSE_AFTER_S = 3.0  # not connected this long: find out why (paho does not say)
+# A session takeover (another client connecting with our client id) shows as a connection the
+# broker drops within seconds, again and again: both clients reconnect and throw each other out.
+FLAP_CONNECTED_S = 10.0  # a connection dropped sooner than this is a flap
+FLAP_WINDOW_S = 60.0
+FLAPS_FOR_TAKEOVER = 3
 
 
 class MqttClient:
@@ -70,6 +77,9 @@ class MqttClient:
         self._refused = False  # the broker said why it refused the last CONNECT
         self._report = link_report(target)
         self._watch: asyncio.Task[None] | None = None
+        self._connected_at = 0.0
+        self._flaps: deque[float] = deque()
+        self.takeover: str | None = None  # why we think another client uses our client id
 
     async def __aenter__(self) -> MqttClient:
         self._loop = asyncio.get_running_loop()
@@ -126,6 +136,11 @@ class MqttClient:
         clients of the same broker)."""
         while True:
             await asyncio.sleep(DIAGNOSE_AFTER_S)
+            if self.connected.is_set() and time.monotonic() - self._connected_at > FLAP_WINDOW_S:
+                if self.takeover is not None:
+                    log.info("client id %r: the connection holds again", self.client_id)
+                self._flaps.clear()
+                self.takeover = None
             if self.connected.is_set() or self._closing:
                 continue
             if self._refused:
@@ -143,6 +158,7 @@ class MqttClient:
             self._report.down(self.last_error, logging.ERROR)
             return
         self._refused = False
+        self._connected_at = time.monotonic()
         client.subscribe([(topic, 1) for topic in self.subscriptions])
         self.last_error = None
         self._report.up()
@@ -156,12 +172,29 @@ class MqttClient:
         self._call(self.connected.set)
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not self._closing and self._connected_at:
+            self._count_flap(time.monotonic())
         if self._closing:  # our own disconnect: expected, not something to act on
             log.info("disconnected from %s:%d", self.target.host, self.target.port)
         elif self.last_error is None:  # a link that was up went down (a refusal said its own)
             self.last_error = f"disconnected from the broker: {reason}"
             self._report.down(f"{self.last_error}; reconnecting")
         self._call(self.connected.clear)
+
+    def _count_flap(self, now: float) -> None:
+        if now - self._connected_at >= FLAP_CONNECTED_S:
+            return
+        self._flaps.append(now)
+        while self._flaps and now - self._flaps[0] > FLAP_WINDOW_S:
+            self._flaps.popleft()
+        if len(self._flaps) >= FLAPS_FOR_TAKEOVER and self.takeover is None:
+            self.takeover = (
+                f"the broker dropped this connection {len(self._flaps)} times within a minute,"
+                f" each within seconds of connecting: another client probably uses the client id"
+                f" {self.client_id!r} (a session takeover); give each part its own id (an edge:"
+                " EDGETWIN_EDGE_ID)"
+            )
+            self._report.down(self.takeover, logging.ERROR)
 
     def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if any(code.is_failure for code in codes):
