@@ -355,6 +355,9 @@ def sim(
     slow_writes: Annotated[
         bool, typer.Option("--slow-writes", help="files written slowly, in pieces (cmm)")
     ] = False,
+    devices: Annotated[
+        int | None, typer.Option("--devices", min=1, help="how many devices to simulate (grid)")
+    ] = None,
 ) -> None:
     """Run one pack's simulated devices (or a part a pack adds, e.g. mes).
 
@@ -375,6 +378,8 @@ def sim(
     options: dict[str, Any] = {"speed": speed} if speed != 1.0 else {}
     if slow_writes:
         options["slow_writes"] = True
+    if devices is not None:
+        options["devices"] = devices
     try:
         run = simulate(settings, **options)
     except TypeError as exc:
