@@ -9,6 +9,12 @@ EdgetwinError
 ├── SinkRetryableError       a sink could not write a batch now; it stays in the outbox
 │   └── BatchTooLargeError   the target refused the batch's size; send smaller ones
 └── DeviceLinkError          a command cannot reach its device (port closed, broker down)
+
+Errors that one module raises and catches itself stay beside it, precise and private to it:
+the MQTT transport's ``BrokerLinkError`` (why a broker cannot be reached), the CSV reader's
+``IncompleteFileError``/``MalformedFileError`` (the drop-folder source turns them into a wait or
+a ``rejected/`` file), the cloud sink's ``CloudUnreachableError`` (a ``SinkRetryableError``), and
+a pack's own (the motor's ``LinkBusyError``). Anything that crosses a layer is one of the above.
 """
 
 from __future__ import annotations

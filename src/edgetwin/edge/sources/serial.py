@@ -175,7 +175,7 @@ class SerialSource:
             finally:
                 self.connected.clear()
                 self._port = None
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(serial.SerialException, OSError):  # already gone
                     await asyncio.to_thread(port.close)
             await asyncio.sleep(RETRY_S)
 
