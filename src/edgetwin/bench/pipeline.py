@@ -21,6 +21,9 @@ import paho.mqtt.client as paho
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgetwin.core.security import Role
+from edgetwin.security import IdentityStore
+
 TENANT, PLANT = "bench", "p1"
 
 
@@ -97,6 +100,10 @@ class Pipeline:
         cloud_env = self._env(**({"EDGETWIN_DB": self.db_url} if self.db_url else {}))
         self._spawn("cloud", [*py, "cloud"], cloud_env)
         _wait(lambda: self.http.get("/health").status_code == 200, 60, "cloud /health")
+        # The bench reads the cloud as an admin; the edge makes its own credential (same data dir).
+        with IdentityStore(self.workdir) as identities:
+            _info, token = identities.create_token(Role.ADMIN, ["*"], label="bench")
+        self.http.headers["Authorization"] = f"Bearer {token}"
         ready = self.workdir / "run" / "edge-01.ready"
         self._spawn(
             "edge",
@@ -141,7 +148,11 @@ class Pipeline:
 
 
 class Load:
-    """Publishes readings of ``series`` series at a set rate, QoS 1, one per message or batched."""
+    """Publishes readings of ``series`` series at a set rate, QoS 1, one per message or batched.
+
+    A plain threaded paho publisher, not the asyncio adapter the parts use
+    (:class:`edgetwin.transport.client.MqttClient`): a load generator has no event loop to feed
+    and must spend as little of the machine it shares with the pipeline as it can."""
 
     def __init__(self, port: int, *, per_message: int = 1, series: int = 54) -> None:
         self.per_message = per_message
