@@ -57,6 +57,7 @@ REGISTRY: dict[str, str] = {
     "cmm": "edgetwin.packs.cmm",
     "factory": "edgetwin.packs.factory",
     "motor": "edgetwin.packs.motor",
+    "warehouse": "edgetwin.packs.warehouse",
 }
 
 

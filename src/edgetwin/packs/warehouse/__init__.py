@@ -13,7 +13,5 @@ PACK = Pack(
     simulate=simulate,
     device_types=DEVICE_TYPES,
     pipeline=Path(__file__).with_name("pipeline.toml"),
-    cloud="edgetwin.packs.warehouse.cloud:cloud_part",
-    pages="edgetwin.packs.warehouse.page:pages",
     plugins="edgetwin.packs.warehouse.link:register_plugins",
 )

@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
+import paho.mqtt.client as paho
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.core.device import CommandSpec
 from edgetwin.core.errors import DeviceLinkError
 from edgetwin.core.ids import SEGMENT_PATTERN
 from edgetwin.core.plugins import Delivery, PluginContext
-from edgetwin.core.topics import device_command_topic
+from edgetwin.core.topics import device_command_topic, device_reply_topic
 from edgetwin.packs.warehouse.device_types import CONTROLLER, CONTROLLER_TYPE, LINE
 from edgetwin.security.mqtt_acl import edge_part
 from edgetwin.transport.client import MqttClient
@@ -47,6 +48,7 @@ class WarehouseLink:
         self.ctx = ctx
         self.on_event: Callable[[str, str, dict[str, Any]], None] | None = None
         self.client: MqttClient | None = None
+        self._queue: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
         self.sent = 0
 
     @classmethod
@@ -59,7 +61,10 @@ class WarehouseLink:
         ctx = self.ctx
         target = resolve_target(ctx.settings, edge_part(ctx.tenant, ctx.plant, ctx.edge_id))
         client_id = f"edgetwin-edge-{ctx.tenant}-{ctx.plant}-{ctx.edge_id}-{self.name}"
-        self.client = MqttClient(target, client_id, [], asyncio.Queue(), persistent=False)
+        # A client needs a subscription: the controller's answers (the plant's MQTT source
+        # reports them to the router; here they are only drained).
+        reply = device_reply_topic(ctx.tenant, ctx.plant, self.config.line, self.config.machine)
+        self.client = MqttClient(target, client_id, [reply], self._queue, persistent=False)
         await self.client.__aenter__()
         return self
 
@@ -69,9 +74,10 @@ class WarehouseLink:
             self.client = None
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
-        await asyncio.Event().wait()  # no readings of its own, ever
-        return
-        yield  # an async generator
+        while True:  # no readings of its own, ever
+            await self._queue.get()
+            if False:  # an async generator that never yields
+                yield
 
     def stats(self) -> dict[str, Any]:
         connected = self.client is not None and self.client.connected.is_set()

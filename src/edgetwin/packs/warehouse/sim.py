@@ -1,12 +1,15 @@
 """The simulated warehouse as one device process: physics and controller at 10 Hz on MQTT.
 
 - Commands from the edge on ``v1/{tenant}/{plant}/stf/warehouse/cmd/device``, answered on
-  ``.../cmd/reply`` (an order when it ends); the reference's global requests
-  ``stf/global/req/emergency_stop`` and ``stf/global/req/reset`` (payload ``{"by": name}``).
+  ``.../cmd/reply`` (an order when it ends). The emergency stop also comes straight from the
+  cloud on ``.../cmd/estop`` (``{"by": name}``): no hop through the edge, no queue.
+- On an external broker (``--mqtt-url``, the reference's Mosquitto) also the reference's topics:
+  the global requests ``stf/global/req/emergency_stop`` and ``stf/global/req/reset`` in, the
+  device statuses ``stf/{hbw,conveyor,vgr}/status`` out. The embedded broker's access rules
+  keep every client to ``v1/...``, so there the warehouse speaks ``v1/...`` only.
 - Readings of every motor and sensor once a second (wall clock) on
   ``v1/{tenant}/{plant}/stf/{machine}/{metric}``.
-- The reference's device topics ``stf/{hbw,conveyor,vgr}/status`` and the whole machine, retained,
-  on ``v1/{tenant}/{plant}/status/warehouse``, four times a second.
+- The whole machine, retained, on ``v1/{tenant}/{plant}/status/warehouse``, four times a second.
 
 ``--speed N`` (or ``EDGETWIN_WAREHOUSE_SPEED``, which ``edgetwin up`` passes on) runs N ticks of
 0.1 s of simulated time per 0.1 s of wall time.
@@ -50,6 +53,11 @@ READINGS_EVERY_S = 1.0
 MAX_SPEED = 1000.0
 
 
+def estop_topic(tenant: str, plant: str) -> str:
+    """Where the cloud presses the controller's emergency stop directly."""
+    return f"{device_command_topic(tenant, plant, LINE, CONTROLLER).removesuffix('/device')}/estop"
+
+
 def speed_from_env(default: float = 1.0) -> float:
     """``EDGETWIN_WAREHOUSE_SPEED`` as a number in (0, 1000]; ``default`` when unset.
 
@@ -78,6 +86,8 @@ class WarehouseSim:
         self._cmd = device_command_topic(t, p, LINE, CONTROLLER)
         self._reply = device_reply_topic(t, p, LINE, CONTROLLER)
         self._status = status_topic(t, p, STATUS_SOURCE)
+        self._estop = estop_topic(t, p)
+        self.stf_topics = not settings.embedded_broker
         self._queue: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
         self._client: MqttClient | None = None
         self.bad_messages = 0
@@ -93,7 +103,7 @@ class WarehouseSim:
             log.warning("ignored a bad message on %s: %s", msg.topic, exc)
             return
         c = self.device.c
-        if msg.topic == ESTOP_TOPIC:
+        if msg.topic in (ESTOP_TOPIC, self._estop):
             c.emergency_stop(str(body.get("by", "stf/global/req")))
         elif msg.topic == RESET_TOPIC:
             reason = c.reset()
@@ -120,7 +130,7 @@ class WarehouseSim:
         snap: dict[str, Any] = snapshot(self.device, self.speed) if online else {"online": False}
         snap["ts"] = datetime.now(UTC).isoformat()
         self._client.publish(self._status, orjson.dumps(snap), qos=1, retain=True)
-        if not online:
+        if not online or not self.stf_topics:
             return
         for dev, keys in (
             ("hbw", ("hbw.x", "hbw.y", "hbw.z")),
@@ -146,7 +156,9 @@ class WarehouseSim:
         target = resolve_target(self.settings)
         self._client = MqttClient(
             target, f"edgetwin-sim-warehouse-{self.settings.plant}",
-            subscriptions=[self._cmd, ESTOP_TOPIC, RESET_TOPIC], queue=self._queue,
+            subscriptions=[self._cmd, self._estop,
+                           *((ESTOP_TOPIC, RESET_TOPIC) if self.stf_topics else ())],
+            queue=self._queue,
             will=(self._status, orjson.dumps({"online": False})), persistent=False,
         )  # fmt: skip
         log.info("warehouse simulator on %s:%d at %gx speed", target.host, target.port,
