@@ -1,4 +1,5 @@
-"""The embedded broker (amqtt behind edgetwin's auth plugin), run as ``edgetwin broker``."""
+"""The embedded broker (amqtt behind edgetwin's auth and topic plugins), run as
+``edgetwin broker``; the topic rules themselves: test_mqtt_acl.py."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgetwin.core.settings import MqttTarget
+from edgetwin.security.mqtt_acl import device_part
 from edgetwin.transport.mqtt import ensure_credentials, make_client
+from edgetwin.transport.mqtt_users import ensure_user
 from tests.conftest import free_port, need, port_open
 from tests.integration.conftest import EDGETWIN, mosquitto_pub, wait_for
 
@@ -144,8 +147,23 @@ def test_an_anonymous_client_cannot_take_an_edgetwin_client_id(broker: Broker) -
 
 def test_wrong_password_is_refused(broker: Broker) -> None:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
-    client.username_pw_set("edgetwin", "wrong")
+    assert broker.target.username is not None
+    client.username_pw_set(broker.target.username, "wrong")
     assert _connack(client, broker.port).is_failure
+
+
+def test_a_device_user_cannot_take_an_edgetwin_client_id(broker: Broker) -> None:
+    """A device logs in, but the ids of edgetwin's parts stay theirs: its own id is admitted."""
+    device = device_part("acme", "plant-01", "line-01", "cnc-01")
+    login = MqttTarget(
+        host="127.0.0.1",
+        port=broker.port,
+        username=device.username,
+        password=ensure_user(broker.data_dir, device),
+    )
+    edge_id = "edgetwin-edge-acme-plant-01-edge-01"
+    assert _connack(make_client(login, edge_id), broker.port).is_failure
+    assert not _connack(make_client(login, "cnc-01"), broker.port).is_failure
 
 
 def test_taken_port_gives_a_clear_error(broker: Broker, tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from edgetwin.edge.metrics import EdgeMetrics
 from edgetwin.edge.pipeline import PipelineConfig, Plugins, build
 from edgetwin.edge.rejects import Rejects
 from edgetwin.process import stop_event
+from edgetwin.security.mqtt_acl import edge_part
 from edgetwin.transport.client import MqttClient
 from edgetwin.transport.linklog import diagnose, link_report
 from edgetwin.transport.mqtt import resolve_target
@@ -99,7 +100,7 @@ class EdgeRuntime:
     # -- lifecycle --
     async def run(self) -> None:
         s = self.settings
-        target = resolve_target(s)
+        target = resolve_target(s, edge_part(s.tenant, s.plant, s.edge_id))
         self.buffer.open()
         if self.buffer.set_aside is not None:
             self.alerts.raise_(

@@ -1,9 +1,7 @@
-"""MQTT client plumbing: the embedded broker's generated credentials and a paho client factory."""
+"""MQTT client plumbing: each part's credentials for the embedded broker, a paho client factory."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import secrets
 import ssl
@@ -13,44 +11,28 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgetwin.core.settings import MqttTarget, Settings
-
-CREDENTIALS_FILE = "broker/credentials.json"
-EMBEDDED_USER = "edgetwin"
-
-
-def credentials_path(data_dir: Path) -> Path:
-    return data_dir / CREDENTIALS_FILE
+from edgetwin.security.mqtt_acl import MqttPart, cloud_part
+from edgetwin.transport.mqtt_users import ensure_user
 
 
-def ensure_credentials(data_dir: Path) -> tuple[str, str]:
-    """Return the embedded broker's client credentials, creating them (mode 0600) on first use.
+def ensure_credentials(data_dir: Path, part: MqttPart | None = None) -> tuple[str, str]:
+    """``(username, password)`` of ``part`` (default: the cloud) on the embedded broker, created
+    in ``<data-dir>/broker/users/`` (mode 0600) on first use; see
+    :mod:`edgetwin.transport.mqtt_users`."""
+    part = part or cloud_part()
+    return part.username, ensure_user(data_dir, part)
 
-    Several processes may race here; ``O_EXCL`` makes exactly one of them write the file.
+
+def resolve_target(settings: Settings, part: MqttPart | None = None) -> MqttTarget:
+    """The broker this process connects to as ``part`` (default: the cloud).
+
+    On the embedded broker the part logs in with its own generated user, which the broker holds
+    to that part's topics (:mod:`edgetwin.security.mqtt_acl`); on another broker it uses the
+    credentials of the settings (``--mqtt-url``, ``EDGETWIN_MQTT_USERNAME``/``_PASSWORD``).
     """
-    path = credentials_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"username": EMBEDDED_USER, "password": secrets.token_urlsafe(24)}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    for _ in range(50):
-        try:
-            data = json.loads(path.read_text())
-            return str(data["username"]), str(data["password"])
-        except (json.JSONDecodeError, KeyError):  # the writer is mid-write
-            import time
-
-            time.sleep(0.02)
-    raise RuntimeError(f"cannot read broker credentials from {path}")
-
-
-def resolve_target(settings: Settings) -> MqttTarget:
-    """The broker this process connects to, with the embedded broker's credentials filled in."""
     target = settings.mqtt_target()
     if settings.embedded_broker and target.username is None:
-        user, password = ensure_credentials(settings.data_dir)
+        user, password = ensure_credentials(settings.data_dir, part)
         target = target.model_copy(update={"username": user, "password": password})
     return target
 

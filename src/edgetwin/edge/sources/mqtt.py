@@ -38,6 +38,7 @@ from edgetwin.core.topics import (
     status_topic,
 )
 from edgetwin.edge.rejects import Rejects
+from edgetwin.security.mqtt_acl import edge_part
 from edgetwin.transport.client import MqttClient
 from edgetwin.transport.mqtt import resolve_target
 
@@ -98,7 +99,8 @@ class MqttSource:
         return cls(name, config, ctx)
 
     async def __aenter__(self) -> MqttSource:
-        target = self._target or resolve_target(self._settings)
+        part = edge_part(self.tenant, self.plant, self.edge_id)
+        target = self._target or resolve_target(self._settings, part)
         t, p, group = self.tenant, self.plant, self.config.share_group
         self.client = MqttClient(
             target,

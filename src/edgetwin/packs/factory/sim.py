@@ -38,6 +38,7 @@ from edgetwin.packs.factory.model import (
     Faults,
     cycle,
 )
+from edgetwin.security.mqtt_acl import simulator_part
 from edgetwin.transport.client import MqttClient
 from edgetwin.transport.mqtt import resolve_target
 
@@ -144,7 +145,8 @@ class FactorySim:
 
     # -- main loop --
     async def run(self, cycles: int | None = None) -> None:
-        target = resolve_target(self.settings)
+        s = self.settings
+        target = resolve_target(s, simulator_part("factory", s.tenant, s.plant, MACHINES))
         client = MqttClient(
             target,
             f"edgetwin-sim-factory-{self.settings.plant}",
