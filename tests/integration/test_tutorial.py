@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edgetwin.security import IdentityStore
 from tests.integration.conftest import Stack, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +94,9 @@ def test_the_tutorial_pack_works_when_followed(tmp_path: Path) -> None:
         wait_for(
             lambda: (h := humidity()) is not None and h < before - 5, 15, what="humidity falling"
         )
+        with IdentityStore(stack.data_dir) as ids:  # the dashboard needs a session
+            code = ids.create_login_code("admin")  # the admin the first start created
+        assert stack.http.get("/auth/link", params={"code": code}).status_code == 303
         page = stack.http.get("/greenhouse")
         assert page.status_code == 200
         assert "Greenhouse" in page.text
