@@ -97,6 +97,16 @@ def test_core_imports_only_core() -> None:
     assert _violations(_sources("core"), bad) == []
 
 
+def test_security_imports_only_core_and_the_sqlite_base() -> None:
+    """Identities sit below the cloud and the edge (both, and the CLI, use them)."""
+
+    def bad(name: str) -> bool:
+        allowed = ("edgetwin.core", "edgetwin.security", "edgetwin.sqlite_file")
+        return _ours(name) and not any(name == a or name.startswith(f"{a}.") for a in allowed)
+
+    assert _violations(_sources("security"), bad) == []
+
+
 def test_cloud_never_imports_the_dashboard() -> None:
     def bad(name: str) -> bool:
         return name == "edgetwin.dashboard" or name.startswith("edgetwin.dashboard.")
@@ -198,7 +208,9 @@ def _string_constants(path: Path) -> set[str]:
 # The platform's own vocabulary that a pack happens to use as well: a command's ``state``, the
 # edge's ``status`` topic, the ``uptime`` of a restart event, a widget's ``ACTIVE`` badge, and the
 # examples of the API's schemas.
-PLATFORM_WORDS = frozenset({"state", "status", "uptime", "ACTIVE"})
+# Words the platform uses for its own things (a SQLite setting, a switch's label) that a pack may
+# also use as a state label.
+PLATFORM_WORDS = frozenset({"state", "status", "uptime", "ACTIVE", "OFF", "ON"})
 EXAMPLES = {"cloud/schemas/commands.py", "cloud/schemas/status.py"}
 
 
