@@ -1,5 +1,9 @@
 """Browser tests: one real ``edgetwin up`` stack (broker, cloud, edge, simulator) on free ports
-serves every test of the session, driven by Debian's headless Chromium through Playwright."""
+serves every test of the session, driven by Debian's headless Chromium through Playwright.
+
+Every page needs a session: :meth:`Stack.login` creates a user of the asked role (once) in the
+stack's identity store and logs in through the login form. The stack's own HTTP client holds an
+admin token."""
 
 from __future__ import annotations
 
@@ -15,10 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from tests.conftest import bearer
+
+from edgetwin.core.security import Role
+from edgetwin.security import IdentityStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -33,6 +42,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 READINGS_PER_CYCLE = 54  # the factory: 9 machines x 6 metrics every 2 s
+PASSWORD = "correct horse battery staple"  # the test users' password
+# role (as tests ask for it) -> (user name, role, tenants)
+USERS: dict[str, tuple[str, Role, tuple[str, ...]]] = {
+    "admin": ("ada", Role.ADMIN, ("*",)),
+    "operator": ("otto", Role.OPERATOR, ("acme",)),
+    "viewer": ("vera", Role.VIEWER, ("acme",)),
+    "beta": ("bea", Role.VIEWER, ("beta",)),  # a viewer of another tenant only
+}
 
 
 def _unavailable(reason: str) -> None:
@@ -55,17 +72,43 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+def ensure_user(data_dir: Path, role: str) -> str:
+    """The name of the test user ``role`` (see :data:`USERS`), created with :data:`PASSWORD` in
+    ``data_dir``'s identity store if it is not there yet."""
+    name, user_role, tenants = USERS[role]
+    with IdentityStore(data_dir) as store:
+        if store.user(name) is None:
+            store.add_user(name, user_role, tenants, PASSWORD)
+    return name
+
+
+def login(page: Page, base_url: str, data_dir: Path, path: str = "/", role: str = "admin") -> None:
+    """Log in as the test user ``role`` through the login form and land on ``path``."""
+    name = ensure_user(data_dir, role)
+    page.goto(f"{base_url}/login?next={quote(path)}")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(base_url + path)
+
+
 @dataclass
 class Stack:
-    """A running ``edgetwin up``."""
+    """A running ``edgetwin up`` on the data dir ``data_dir``."""
 
     base_url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    data_dir: Path
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.base_url, timeout=5.0)
+        headers = bearer(self.data_dir)  # a token is no user: the first start still makes one
+        self.http = httpx.Client(base_url=self.base_url, timeout=5.0, headers=headers)
+
+    def login(self, page: Page, path: str = "/", role: str = "admin") -> None:
+        """Log ``page`` in as the test user ``role`` and open ``path``."""
+        login(page, self.base_url, self.data_dir, path, role)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -139,16 +182,17 @@ def running_up(data_dir: Path, **env: str) -> Iterator[Stack]:
     way a person stops it (SIGINT: the supervisor stops its parts in order)."""
     http_port, mqtt_port = _free_ports(2)
     log = data_dir / "up.log"
+    data = data_dir / "data"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*_command(), "up", "--http-port", str(http_port), "--mqtt-port", str(mqtt_port),
-             "--data-dir", str(data_dir / "data")],
+             "--data-dir", str(data)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**_clean_env(), **env},
             cwd=data_dir,
         )  # fmt: skip
-    running = Stack(f"http://127.0.0.1:{http_port}", proc, log)
+    running = Stack(f"http://127.0.0.1:{http_port}", proc, log, data)
     try:
         running.wait_for("GET /health", lambda: running.http.get("/health").status_code == 200, 60)
         yield running

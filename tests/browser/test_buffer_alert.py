@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
+from tests.browser.conftest import login
 from tests.integration.conftest import Stack, wait_for
 
 pytestmark = pytest.mark.browser
@@ -35,7 +36,7 @@ def test_buffer_full_alert_on_the_overview(small_stack: Stack, page: Page) -> No
     assert alerts["buffer_full"]["active"]
     assert "dropped" in alerts["buffer_full"]["message"]
 
-    page.goto(s.base + "/")
+    login(page, s.base, s.data_dir, "/")
     alert = page.get_by_test_id("alert-buffer_full")
     alert.wait_for()
     assert alert.get_attribute("data-active") == "true"

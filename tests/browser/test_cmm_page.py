@@ -60,7 +60,7 @@ def test_the_cmm_page_mes_and_opcua_with_edgetwin_up(
     cmm_stack: tuple[Stack, str, str], page: Page, dash: Dash
 ) -> None:
     stack, mes_url, opcua_url = cmm_stack
-    page.goto(stack.url("/cmm"))
+    stack.login(page, "/cmm")
     dash.poll("two parts judged", lambda: (dash.number("cmm-parts") or 0) >= 2, timeout=60)
     badge = page.get_by_test_id("cmm-verdict-badge").inner_text().strip()
     assert badge in ("PASS", "FAIL")

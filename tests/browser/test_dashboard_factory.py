@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from edgetwin.security import IdentityStore
+
 pytestmark = pytest.mark.browser
 
 MACHINES = (
@@ -42,7 +44,7 @@ def faults_off(stack) -> Iterator[None]:
 
 
 def test_factory_page_shows_kpis_machines_and_switches(stack, page: Page, dash) -> None:
-    page.goto(stack.url("/factory"))
+    stack.login(page, "/factory")
 
     for kpi in KPIS:
         dash.poll(f"a number on {kpi}", lambda kpi=kpi: dash.number(kpi) is not None)
@@ -74,7 +76,7 @@ def test_factory_page_shows_kpis_machines_and_switches(stack, page: Page, dash) 
 
 
 def test_bearing_fault_switch_drives_the_machines(stack, page: Page, dash, faults_off) -> None:
-    page.goto(stack.url("/factory"))
+    stack.login(page, "/factory")
     switch = page.get_by_test_id("fault-bearing_fault-switch")
     state = page.get_by_test_id("fault-bearing_fault-state")
     expect(state).to_have_attribute("data-state", "off")
@@ -109,7 +111,7 @@ def test_bearing_fault_switch_drives_the_machines(stack, page: Page, dash, fault
 
 
 def test_switch_follows_a_command_sent_elsewhere(stack, page: Page, dash, faults_off) -> None:
-    page.goto(stack.url("/factory"))
+    stack.login(page, "/factory")
     switch = page.get_by_test_id("fault-energy_spike-switch")
     state = page.get_by_test_id("fault-energy_spike-state")
     expect(state).to_have_attribute("data-state", "off")
@@ -126,7 +128,7 @@ def test_switch_follows_a_command_sent_elsewhere(stack, page: Page, dash, faults
 def test_stop_and_start_one_machine_from_its_panel(stack, page: Page, dash) -> None:
     """A device command from the dashboard: its lifecycle shows on the machine's panel, the
     machine idles, and the button turns into Start."""
-    page.goto(stack.url("/factory"))
+    stack.login(page, "/factory")
     toggle = page.get_by_test_id("machine-press-01-toggle")
     command = page.get_by_test_id("machine-press-01-command")
     state = page.get_by_test_id("machine-press-01-state")
@@ -150,3 +152,9 @@ def test_stop_and_start_one_machine_from_its_panel(stack, page: Page, dash) -> N
     expect(command).to_have_attribute("data-state", "succeeded", timeout=10_000)
     expect(toggle).to_contain_text("stop_circle", timeout=5_000)
     expect(state).to_have_attribute("data-state", "run", timeout=10_000)
+    # audited as the API's commands are, by the user who clicked
+    with IdentityStore(stack.data_dir) as store:
+        entries = store.audit_entries(frozenset({"acme"}), limit=50)
+    mine = [(e.caller, e.target, e.outcome) for e in entries if e.action == "command"]
+    assert ("ada", "plant-01/line-02/press-01:START", "queued") in mine, mine
+    assert ("ada", "plant-01/line-02/press-01:STOP", "queued") in mine, mine

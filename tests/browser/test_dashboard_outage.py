@@ -28,7 +28,7 @@ def _depth(page: Page) -> int | None:
 
 
 def test_outage_and_backfill_on_the_dashboard(stack, page: Page, dash, uplink_restored) -> None:
-    page.goto(stack.url("/factory"))
+    stack.login(page, "/factory")
     outage = page.get_by_test_id("fault-network_outage-state")
     expect(outage).to_have_attribute("data-state", "off")
     page.get_by_test_id("fault-network_outage-switch").click()

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_overview_shows_the_pipeline_and_updates_live(stack, page: Page, dash) -> None:
-    page.goto(stack.url("/"))
+    stack.login(page, "/")
     expect(page.get_by_test_id("nav")).to_contain_text("Factory")
 
     stored = dash.poll("a stored count", lambda: dash.number("stat-stored"))

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from tests.browser.conftest import Dash, Stack, running_up
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def _uptime(stack: Stack) -> float:
 
 
 def test_emergency_reboot_resets_the_device(motor_stack: Stack, page: Page, dash: Dash) -> None:
-    page.goto(motor_stack.url("/motor"))
+    motor_stack.login(page, "/motor")
     page.get_by_test_id("motor-scene").wait_for()
     dash.poll("a live temperature", lambda: dash.number("motor-temp") is not None)
     dash.poll("the status badge", lambda: page.get_by_test_id("motor-status").get_attribute(
@@ -59,7 +59,7 @@ def test_emergency_reboot_resets_the_device(motor_stack: Stack, page: Page, dash
     assert float(dash.value("motor-uptime")) < 2.0
     cmds = motor_stack.get(f"/api/v1/devices/{MOTOR}/commands")
     assert cmds[0]["state"] == "succeeded"
-    assert cmds[0]["requested_by"] == "dashboard"
+    assert cmds[0]["requested_by"] == "ada"  # the user who clicked (the admin test user)
     assert [h["state"] for h in cmds[0]["history"]] == ["queued", "sent", "delivered", "succeeded"]
     assert cmds[0]["detail"]["uptime_after"] < 1.0 < cmds[0]["detail"]["uptime_before"]
     dash.poll("every lifecycle step lit", lambda: all(
@@ -97,7 +97,7 @@ def test_reloaded_history_keeps_the_vibration_spikes(
         30,
     )  # fmt: skip
     opened = time.time() * 1000
-    page.goto(motor_stack.url("/motor"))
+    motor_stack.login(page, "/motor")
     page.get_by_test_id("chart-vibration").wait_for()
     top = dash.poll(
         "history on the vibration chart",
@@ -105,3 +105,14 @@ def test_reloaded_history_keeps_the_vibration_spikes(
     )
     assert top > 1.0, f"the history's highest vibration is {top} g"
     dash.screenshot("motor-page-history.png")
+
+
+def test_a_viewer_sees_the_motor_but_no_reboot_button(
+    motor_stack: Stack, page: Page, dash: Dash
+) -> None:
+    motor_stack.login(page, "/motor", role="viewer")
+    dash.poll("a temperature", lambda: dash.number("motor-temp"))
+    expect(page.get_by_test_id("lifecycle")).to_be_visible()
+    assert page.get_by_test_id("reboot").count() == 0
+    expect(page.get_by_text("Commands need the operator role.")).to_be_visible()
+    dash.screenshot("motor-page-viewer.png")

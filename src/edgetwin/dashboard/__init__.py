@@ -1,7 +1,10 @@
 """The dashboard: NiceGUI pages served by the cloud app. No business logic: it calls services.
 
 It imports no pack: :mod:`edgetwin.compose` gives :func:`mount` the enabled packs' pages, and the
-navigation is built from them.
+navigation is built from them. Every page needs a session (:mod:`edgetwin.dashboard.access`):
+each page is :func:`~edgetwin.dashboard.guard.guarded`, the login page is ``/login``
+(:mod:`edgetwin.dashboard.login`), and the pages' event connection
+takes only this site's pages with a valid session (:mod:`edgetwin.dashboard.socket_guard`).
 """
 
 from __future__ import annotations
@@ -33,16 +36,22 @@ def mount(
     """
     from nicegui import ui
 
+    from edgetwin.dashboard.access import LOGIN_PATH
+    from edgetwin.dashboard.guard import guarded
+    from edgetwin.dashboard.login import add_login_route
     from edgetwin.dashboard.overview import OVERVIEW
+    from edgetwin.dashboard.socket_guard import SocketGuard
 
     every = (OVERVIEW, *pages)
     paths = [p.path for p in every]
-    duplicates = sorted({p for p in paths if paths.count(p) > 1})
+    duplicates = sorted({p for p in paths if paths.count(p) > 1 or p == LOGIN_PATH})
     if duplicates:
         raise ValueError(f"several dashboard pages at {', '.join(duplicates)}")
-    context.bind(services=services, link=link, settings=settings, pages=every)
+    context.bind(services=services, link=link, settings=settings, auth=app.state.auth, pages=every)
+    add_login_route(app)  # before NiceGUI is mounted at /, which answers every other path
+    app.add_middleware(SocketGuard)
     for spec in every:
-        ui.page(spec.path)(spec.render)
+        ui.page(spec.path)(guarded(spec.path, spec.render))
     ui.run_with(
         app,
         title="edgetwin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edgetwin.cloud.auth import Authenticator
 from edgetwin.cloud.plant_link import PlantLink
 from edgetwin.cloud.services import Services
 from edgetwin.core.settings import Settings
@@ -16,6 +17,7 @@ class Context:
     services: Services
     link: PlantLink
     settings: Settings
+    auth: Authenticator  # sessions and the audit log
     pages: tuple[PageSpec, ...] = ()  # in the navigation's order
 
 
@@ -23,10 +25,15 @@ _ctx: Context | None = None
 
 
 def bind(
-    *, services: Services, link: PlantLink, settings: Settings, pages: Sequence[PageSpec] = ()
+    *,
+    services: Services,
+    link: PlantLink,
+    settings: Settings,
+    auth: Authenticator,
+    pages: Sequence[PageSpec] = (),
 ) -> None:
     global _ctx
-    _ctx = Context(services, link, settings, tuple(pages))
+    _ctx = Context(services, link, settings, auth, tuple(pages))
 
 
 def get() -> Context:

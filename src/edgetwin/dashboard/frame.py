@@ -1,13 +1,15 @@
-"""The frame every page shares: header with the brand and the navigation, and a content column."""
+"""The frame every page shares: header with the brand, the navigation, who is logged in with a
+log-out button, and a content column."""
 
 from __future__ import annotations
 
 import contextlib
+import html
 from collections.abc import Iterator
 
 from nicegui import ui
 
-from edgetwin.dashboard import context, theme
+from edgetwin.dashboard import access, context, theme
 
 
 @contextlib.contextmanager
@@ -40,5 +42,24 @@ def frame(active: str, title: str) -> Iterator[None]:
         with ui.row().classes("items-center gap-2 no-wrap"):
             ui.icon("factory", size="18px").style(f"color: {theme.MUTED}")
             ui.label(f"{settings.tenant} / {settings.plant}").classes("et-sub et-mono")
+        _who()
+    access.watch_session(active)
     with ui.column().classes("w-full max-w-[1600px] mx-auto px-3 sm:px-6 py-5 gap-5"):
         yield
+
+
+def _who() -> None:
+    """The logged-in user and role, and a log-out button: a form that posts the session's CSRF
+    token to ``POST /auth/logout`` (the answer sends the browser to the login page)."""
+    page = access.current()
+    with ui.row().classes("items-center gap-2 no-wrap").props('data-testid="who"'):
+        ui.icon("account_circle", size="20px").style(f"color: {theme.MUTED}")
+        ui.label(page.caller.name).classes("font-medium").props('data-testid="who-name"')
+        ui.badge(page.caller.role.value, color="secondary").props('data-testid="who-role"')
+        ui.html(
+            '<form method="post" action="/auth/logout" style="margin:0">'
+            f'<input type="hidden" name="csrf" value="{html.escape(page.csrf)}">'
+            '<button type="submit" class="et-nav et-logout" data-testid="logout">Log out</button>'
+            "</form>",
+            sanitize=False,
+        )

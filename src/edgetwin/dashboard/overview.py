@@ -1,4 +1,5 @@
-"""The overview page (``/``): pipeline counters, every edge's buffer and uplink, live charts."""
+"""The overview page (``/``): pipeline counters, the buffer and uplink of every edge of the
+caller's tenants, live charts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Final
 from nicegui import ui
 
 from edgetwin.core.errors import EdgetwinError
-from edgetwin.dashboard import charts, context, fmt, theme
+from edgetwin.dashboard import access, charts, context, fmt, theme
 from edgetwin.dashboard.cache import shared
 from edgetwin.dashboard.frame import frame
 from edgetwin.dashboard.pages import PageSpec
@@ -170,6 +171,8 @@ def _recent(history: Iterable[tuple[float, float]], since: float) -> list[charts
 async def overview() -> None:
     ctx = context.get()
     tenant, plant = ctx.settings.tenant, ctx.settings.plant
+    caller = access.caller()
+    scope = tuple(sorted(caller.tenants))  # tabs of callers with the same tenants share a query
 
     with frame("/", "Overview"):
         with ui.row().classes("w-full items-center"):
@@ -227,7 +230,11 @@ async def overview() -> None:
 
     def update_charts() -> None:
         since = time.time() - WINDOW_S
-        states = sorted(ctx.services.edges.edges.items())
+        states = sorted(
+            (edge_id, s)
+            for edge_id, s in ctx.services.edges.edges.items()
+            if caller.may_see(s.tenant or "*")  # as the API's stats: an unknown tenant is "*"
+        )
         ids = [edge_id for edge_id, _ in states]
         if ids != depth_lines:
             depth_lines[:] = ids
@@ -247,7 +254,9 @@ async def overview() -> None:
 
     async def refresh() -> None:
         try:
-            stats = await shared.get("stats", 1.0, ctx.services.stats)
+            stats = await shared.get(
+                ("stats", scope), 1.0, lambda: ctx.services.stats(caller.may_see)
+            )
             devs = await shared.get(
                 ("devices", tenant, plant), 1.0, lambda: ctx.services.devices(tenant, plant)
             )

@@ -43,6 +43,7 @@ body, .q-page-container {{ background: {BACKGROUND}; color: {TEXT}; }}
 }}
 .et-nav:hover {{ color: {TEXT}; background: {SURFACE}; }}
 .et-nav-active {{ color: {TEXT}; background: {SURFACE_EDGE}; }}
+.et-logout {{ background: none; border: 1px solid {SURFACE_EDGE}; cursor: pointer; font: inherit; }}
 .et-mono {{ font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }}
 .q-badge {{ font-weight: 600; letter-spacing: 0.04em; padding: 3px 8px; }}
 """

@@ -107,28 +107,36 @@ class ReportedSwitch:
     REST API, ``mosquitto_pub``) moves it too. While a command of ours is not yet confirmed it
     shows the requested position and "sending…"; after ``confirm_timeout_s`` without
     confirmation it falls back to the reported state and says so.
+
+    ``send(value)`` answers True (sent), False (the broker is not reachable) or None (refused;
+    the user was told why). Without ``send`` (a viewer's page) there is no switch: only the
+    name and the reported state.
     """
 
     def __init__(
         self,
         label: str,
         description: str,
-        send: Callable[[bool], bool],
+        send: Callable[[bool], bool | None] | None,
         *,
         testid: str,
         confirm_timeout_s: float = 10.0,
     ) -> None:
         self._label = label
-        self._send = send
+        self._send = send or (lambda _: None)
         self._timeout = confirm_timeout_s
         self._reported: bool | None = None
         self._pending: tuple[bool, float] | None = None  # (requested value, when)
         self._syncing = False
         with card().classes("p-4 gap-2 min-w-0").props(f'data-testid="{testid}"'):
             with ui.row().classes("w-full items-center justify-between no-wrap"):
-                self.switch = ui.switch(label, on_change=self._on_change).props(
-                    f'color="negative" data-testid="{testid}-switch"'
-                )
+                self.switch: ui.switch | None = None
+                if send is None:
+                    ui.label(label).classes("font-medium py-2")
+                else:
+                    self.switch = ui.switch(label, on_change=self._on_change).props(
+                        f'color="negative" data-testid="{testid}-switch"'
+                    )
                 self.badge = StatusBadge("no report", testid=f"{testid}-state")
             ui.label(description).classes("et-sub")
         self._show()
@@ -149,9 +157,10 @@ class ReportedSwitch:
         if self._syncing:
             return
         wanted = bool(e.value)
-        if self._send(wanted):
+        sent = self._send(wanted)
+        if sent:
             self._pending = (wanted, time.monotonic())
-        else:
+        elif sent is not None:
             ui.notify("the plant's MQTT broker is not reachable; command not sent", type="negative")
         self._show()
 
@@ -165,7 +174,7 @@ class ReportedSwitch:
         else:
             position, text, color, state = False, "OFF", "blue-grey-8", "off"
         self.badge.set(text, color, state)
-        if self.switch.value != position:
+        if self.switch is not None and self.switch.value != position:
             self._syncing = True
             try:
                 self.switch.set_value(position)

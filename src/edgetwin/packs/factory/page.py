@@ -1,11 +1,12 @@
 """The smart factory's dashboard page (``/factory``): KPIs, fault injection, and every machine's
 state and trends, grouped by line, each with a Stop/Start device command and its lifecycle. It
-only calls the cloud's services."""
+only calls the cloud's services. The fault switches and the Stop/Start buttons are built for
+operators and admins only, and each click is checked and audited on the server
+(:mod:`edgetwin.dashboard.actions`); a viewer sees the reported states."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -13,12 +14,11 @@ from typing import Any, Final
 from nicegui import ui
 
 from edgetwin.cloud.commands import Target
-from edgetwin.cloud.commands.rows import command_view
 from edgetwin.cloud.live import dashboard_services
 from edgetwin.cloud.store import SeriesKey
 from edgetwin.core.errors import EdgetwinError
 from edgetwin.core.topics import command_topic
-from edgetwin.dashboard import charts, context, fmt, theme
+from edgetwin.dashboard import access, actions, charts, context, fmt, theme
 from edgetwin.dashboard.cache import shared
 from edgetwin.dashboard.frame import frame
 from edgetwin.dashboard.pages import PageSpec
@@ -67,9 +67,10 @@ COMMAND_COLORS: Final = {"succeeded": "positive", "failed": "negative", "expired
 
 
 class MachinePanel:
-    """One machine: state badge, current values, temperature and vibration over time."""
+    """One machine: state badge, current values, temperature and vibration over time; with
+    ``send`` (an operator's page) a Stop/Start button."""
 
-    def __init__(self, machine: str, send: Callable[[str], None]) -> None:
+    def __init__(self, machine: str, send: Callable[[str], None] | None) -> None:
         self.machine = machine
         self.stopped = False  # by an operator's command, as the simulator reports it
         with (
@@ -81,11 +82,13 @@ class MachinePanel:
             with ui.row().classes("w-full items-center no-wrap gap-2"):
                 ui.label(machine).classes("font-semibold et-mono")
                 ui.space()
-                self.toggle = ui.button(
-                    icon="stop_circle", on_click=lambda: send(self._next_command())
-                ).props(f'flat dense round size=sm data-testid="machine-{machine}-toggle"')
-                with self.toggle:
-                    self.tip = ui.tooltip("Stop this machine (device command)")
+                self.toggle: ui.button | None = None
+                if send is not None:
+                    self.toggle = ui.button(
+                        icon="stop_circle", on_click=lambda: send(self._next_command())
+                    ).props(f'flat dense round size=sm data-testid="machine-{machine}-toggle"')
+                    with self.toggle:
+                        self.tip = ui.tooltip("Stop this machine (device command)")
                 self.state = StatusBadge("…", testid=f"machine-{machine}-state")
             with ui.row().classes("w-full gap-4 no-wrap"):
                 self.temp = _reading("temp", "°C", TEMP)
@@ -113,6 +116,8 @@ class MachinePanel:
     def set_stopped(self, stopped: bool) -> None:
         if stopped != self.stopped:
             self.stopped = stopped
+            if self.toggle is None:
+                return
             self.toggle.props(f"icon={'play_circle' if stopped else 'stop_circle'}")
             self.tip.set_text(f"{'Start' if stopped else 'Stop'} this machine (device command)")
 
@@ -167,7 +172,7 @@ class LinePanel:
     """One production line: its KPIs and its three machines."""
 
     def __init__(
-        self, line: str, machines: tuple[str, ...], send: Callable[[str, str, str], None]
+        self, line: str, machines: tuple[str, ...], send: Callable[[str, str, str], None] | None
     ) -> None:
         with ui.card().classes("et-card w-full p-4 gap-3").props(f'data-testid="line-{line}"'):
             with ui.row().classes("w-full items-center gap-3"):
@@ -177,7 +182,10 @@ class LinePanel:
                 self.summary = ui.label("").classes("et-sub")
             with ui.grid().classes("w-full gap-3 grid-cols-1 md:grid-cols-3"):
                 self.machines = {
-                    m: MachinePanel(m, lambda name, m=m: send(line, m, name))  # type: ignore[misc]
+                    m: MachinePanel(
+                        m,
+                        None if send is None else lambda name, m=m: send(line, m, name),  # type: ignore[misc]
+                    )
                     for m in machines
                 }
 
@@ -203,20 +211,21 @@ async def factory_page() -> None:
     tenant, plant = ctx.settings.tenant, ctx.settings.plant
     topic = command_topic(tenant, plant)
     hub, commands = dashboard_services()
+    operator = access.may_command()  # a viewer's page has no switch and no Stop/Start
 
-    def sender(cmd: str) -> Callable[[bool], bool]:
-        return lambda value: ctx.link.publish(topic, {"cmd": cmd, "value": value})
+    def sender(cmd: str) -> Callable[[bool], bool | None] | None:
+        if not operator:
+            return None
+        return lambda value: actions.publish_fault(
+            tenant, topic, f"{plant}:{cmd}={'on' if value else 'off'}", {"cmd": cmd, "value": value}
+        )
 
     def send_device(line: str, machine: str, name: str) -> None:
-        target = Target(tenant, plant, line, machine)
-        key = f"dashboard-{uuid.uuid4()}"
-        try:
-            cmd, _ = commands.create(target, name, {}, 30.0, key, "dashboard")
-        except EdgetwinError as exc:  # the command log's database is out of reach
-            panels[(line, machine)].command.set_text(f"{name} not sent: {exc}")
-            ui.notify(f"{name} not sent: {exc}", type="negative")
+        sent = actions.create_command(commands, Target(tenant, plant, line, machine), name)
+        if isinstance(sent, str):
+            panels[(line, machine)].command.set_text(f"{name} not sent: {sent}")
             return
-        panels[(line, machine)].show_command(command_view(cmd))  # as the live stream shows it
+        panels[(line, machine)].show_command(sent)  # as the live stream shows it
 
     with frame("/factory", "Smart factory"):
         with ui.row().classes("w-full items-center"):
@@ -239,7 +248,10 @@ async def factory_page() -> None:
             points = StatCard("Points", testid="kpi-points", icon="scatter_plot")
 
         section(
-            "Fault injection", f"commands on {topic}; each switch shows what the devices report"
+            "Fault injection",
+            f"commands on {topic}; each switch shows what the devices report"
+            if operator
+            else "what the devices report (switching needs the operator role)",
         )
         with ui.grid().classes("w-full gap-4 grid-cols-1 md:grid-cols-3"):
             switches = {
@@ -249,7 +261,8 @@ async def factory_page() -> None:
 
         section("Lines", f"temperature and vibration, up to the last {CHART_MINUTES} minutes")
         lines = {
-            line: LinePanel(line, machines, send_device) for line, (machines, _) in LINES.items()
+            line: LinePanel(line, machines, send_device if operator else None)
+            for line, (machines, _) in LINES.items()
         }
     panels = {(line, m): panel for line, lp in lines.items() for m, panel in lp.machines.items()}
 

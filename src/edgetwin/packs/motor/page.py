@@ -4,6 +4,8 @@ happens, and the latest alerts.
 
 It follows the same live stream external clients get from ``WS /api/v1/live`` (the in-process
 :class:`~edgetwin.cloud.live.LiveHub`), and creates commands through the cloud's command service.
+The reboot button is built for operators and admins only; each click is checked and audited on
+the server (:mod:`edgetwin.dashboard.actions`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-import uuid
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -19,12 +20,11 @@ from typing import Any, Final
 from nicegui import ui
 
 from edgetwin.cloud.commands import CommandService, Target
-from edgetwin.cloud.commands.rows import command_view
 from edgetwin.cloud.live import dashboard_services
 from edgetwin.cloud.store import SeriesKey
 from edgetwin.core.errors import EdgetwinError
 from edgetwin.core.topics import command_topic, reading_topic
-from edgetwin.dashboard import charts, context, fmt, theme
+from edgetwin.dashboard import access, actions, charts, context, fmt, theme
 from edgetwin.dashboard.frame import frame
 from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import StatCard, StatusBadge, card, page_subscription, section
@@ -100,6 +100,7 @@ async def motor_page() -> None:
     machine = DEVICE_ID.lower()
     line = await motor_line(ctx.services, s.tenant, s.plant, machine)
     target = Target(s.tenant, s.plant, line, machine)
+    operator = access.may_command()  # a viewer's page has no reboot button
     state: dict[str, Any] = {"temperature": None, "vibration": 0.0, "cmd": None}
     series: dict[str, deque[tuple[float, float]]] = {
         m: deque(maxlen=HISTORY_S * 10) for m in ("temperature", "vibration", "anomaly_score")
@@ -126,8 +127,11 @@ async def motor_page() -> None:
         section("Control", "commands travel cloud → broker → edge → serial line → firmware")
         with card().classes("p-4 w-full gap-3"):
             with ui.row().classes("items-center gap-4"):
-                reboot = ui.button("Emergency Reboot", icon="restart_alt", color="negative")
-                reboot.props('data-testid="reboot"')
+                if operator:
+                    reboot = ui.button("Emergency Reboot", icon="restart_alt", color="negative")
+                    reboot.props('data-testid="reboot"').on_click(lambda: on_reboot())
+                else:
+                    ui.label("Commands need the operator role.").classes("et-sub")
                 with ui.row().classes("items-center gap-2").props('data-testid="lifecycle"'):
                     step_badges = {
                         st: StatusBadge(st, "grey-9", testid=f"step-{st}") for st in STEPS
@@ -172,18 +176,13 @@ async def motor_page() -> None:
         cmd_log.set_text(took + (f"  ·  {detail}" if detail else ""))
 
     def on_reboot() -> None:
-        try:
-            cmd, _ = commands.create(
-                target, "REBOOT", {}, 30.0, f"dashboard-{uuid.uuid4()}", "dashboard"
-            )
-        except EdgetwinError as exc:  # the command log's database is out of reach
-            cmd_state.set_text(f"REBOOT not sent: {exc}")
-            ui.notify(f"REBOOT not sent: {exc}", type="negative")
+        sent = actions.create_command(commands, target, "REBOOT")
+        if isinstance(sent, str):
+            cmd_state.set_text(f"REBOOT not sent: {sent}")
             return
-        state["cmd"] = cmd["id"]
-        show_command(command_view(cmd))  # as the API and the live stream show it
+        state["cmd"] = sent["id"]
+        show_command(sent)  # as the API and the live stream show it
 
-    reboot.on_click(on_reboot)
     base = f"{reading_topic(s.tenant, s.plant, line, machine, '')}"
     sub = page_subscription(
         hub,
