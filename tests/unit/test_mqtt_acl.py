@@ -25,6 +25,7 @@ from edgetwin.security.mqtt_acl import (
     device_part,
     edge_part,
     filters_overlap,
+    foreign_part,
     mosquitto_hash,
     probe_part,
     simulator_part,
@@ -128,6 +129,20 @@ def test_a_simulator_plays_only_its_devices() -> None:
     assert not _may(sim, PUB, "v1/acme/plant-01/line-01/cnc-01/cmd")
 
 
+def test_a_foreign_part_has_only_its_own_topics_outside_v1() -> None:
+    """The grid's breakers speak iot/{device}/...: its source may use those and nothing else."""
+    source = foreign_part("grid", "source", T, P, ["iot/+/raw", "iot/+/status", "iot/+/cmd"])
+    assert source.username == "edgetwin/pack/grid/source/acme/plant-01"
+    assert _may(source, SUB, "iot/+/raw")
+    assert _may(source, PUB, "iot/breaker-07/cmd")
+    assert not _may(source, PUB, "iot/breaker-07/firmware")
+    assert not _may(source, PUB, "v1/acme/plant-01/cmd")
+    assert not _may(source, SUB, "v1/#")
+    for bad in ("v1/acme/#", "#", "+/raw", "iot/#/raw", "iot/a+", "$SYS/#", ""):
+        with pytest.raises(ValueError, match="outside v1/"):
+            foreign_part("grid", "source", T, P, [bad])
+
+
 def test_user_names_are_unambiguous_and_parts_round_trip() -> None:
     parts = [
         cloud_part(),
@@ -135,6 +150,7 @@ def test_user_names_are_unambiguous_and_parts_round_trip() -> None:
         edge_part("a-b", "c", "e"),
         edge_part("a", "b-c", "e"),
         simulator_part("factory", T, P, [("l", "m")]),
+        foreign_part("grid", "sim", T, P, ["iot/+/raw"]),
         A,
     ]
     assert len({p.username for p in parts}) == len(parts)

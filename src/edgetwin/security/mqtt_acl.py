@@ -6,17 +6,19 @@ the way Mosquitto reads them: a ``deny`` that matches refuses whatever else allo
 access is granted if any rule of the right kind matches. The embedded broker enforces the same
 rules (:class:`Acl`) and ``edgetwin mqtt-acl`` writes them as a Mosquitto ``acl_file``.
 
-=======================  ===========================================================================
-user                     may
-=======================  ===========================================================================
-``edgetwin/cloud``       everything under ``v1/#`` (publishes commands, reads statuses and results)
-``edgetwin/edge/T/P/E``  everything under ``v1/T/P/#`` (its tenant T and plant P)
-``edgetwin/sim/N/T/P``   what each of its devices may, read ``v1/T/P/cmd`` (plant-wide commands)
-                         and write its status ``v1/T/P/status/N-sim``
-``device/T/P/L/M``       write its readings ``v1/T/P/L/M/+`` (not ``.../cmd``) and its command
-                         replies ``.../cmd/reply``; read its commands ``.../cmd/device``
-``edgetwin/probe``       connect only (``edgetwin up`` waiting for the broker)
-=======================  ===========================================================================
+=========================  ========================================================================
+user                       may
+=========================  ========================================================================
+``edgetwin/cloud``         everything under ``v1/#`` (publishes commands, reads statuses, results)
+``edgetwin/edge/T/P/E``    everything under ``v1/T/P/#`` (its tenant T and plant P)
+``edgetwin/sim/N/T/P``     what each of its devices may, read ``v1/T/P/cmd`` (plant-wide commands)
+                           and write its status ``v1/T/P/status/N-sim``
+``device/T/P/L/M``         write its readings ``v1/T/P/L/M/+`` (not ``.../cmd``) and its command
+                           replies ``.../cmd/reply``; read its commands ``.../cmd/device``
+``edgetwin/pack/K/W/T/P``  pack K's part W whose devices speak topics of their own outside ``v1/``
+                           (the grid's ``iot/...``): those only (:func:`foreign_part`)
+``edgetwin/probe``         connect only (``edgetwin up`` waiting for the broker)
+=========================  ========================================================================
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Role(StrEnum):
     SIMULATOR = "sim"
     DEVICE = "device"
     PROBE = "probe"
+    FOREIGN = "pack"
 
 
 class Access(StrEnum):
@@ -96,8 +99,9 @@ class MqttPart:
     role: Role
     tenant: str = ""
     plant: str = ""
-    name: str = ""  # the edge's id or the simulator's pack
+    name: str = ""  # the edge's id, the simulator's pack, or pack/part of a foreign part
     devices: tuple[Device, ...] = field(default=())
+    topics: tuple[str, ...] = field(default=())  # a foreign part's topic filters
 
     @property
     def username(self) -> str:
@@ -111,6 +115,8 @@ class MqttPart:
             return f"{PART_PREFIX}edge/{t}/{p}/{self.name}"
         if r is Role.SIMULATOR:
             return f"{PART_PREFIX}sim/{self.name}/{t}/{p}"
+        if r is Role.FOREIGN:
+            return f"{PART_PREFIX}pack/{self.name}/{t}/{p}"
         line, machine = self.devices[0]
         return f"device/{t}/{p}/{line}/{machine}"
 
@@ -128,6 +134,8 @@ class MqttPart:
             return (Rule(Access.READWRITE, f"{VERSION}/{t}/{p}/#"),)
         if self.role is Role.PROBE:
             return ()
+        if self.role is Role.FOREIGN:
+            return tuple(Rule(Access.READWRITE, topic) for topic in self.topics)
         denials = [Rule(Access.DENY, command_topic(t, p, *d)) for d in self.devices]
         grants = [rule for d in self.devices for rule in _device_grants(t, p, *d)]
         if self.role is Role.SIMULATOR:
@@ -145,6 +153,7 @@ class MqttPart:
             "plant": self.plant,
             "name": self.name,
             "devices": [list(d) for d in self.devices],
+            "topics": list(self.topics),
         }
 
     @classmethod
@@ -158,6 +167,7 @@ class MqttPart:
             role = Role(data["role"])
             t, p, name = str(data["tenant"]), str(data["plant"]), str(data["name"])
             devices = tuple((str(d[0]), str(d[1])) for d in data["devices"])
+            topics = tuple(str(topic) for topic in data.get("topics", ()))
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"not an MQTT part: {exc!r}") from exc
         if role is Role.CLOUD:
@@ -168,6 +178,9 @@ class MqttPart:
             return edge_part(t, p, name)
         if role is Role.SIMULATOR:
             return simulator_part(name, t, p, devices)
+        if role is Role.FOREIGN:
+            pack, _, who = name.partition("/")
+            return foreign_part(pack, who, t, p, topics)
         if len(devices) != 1:
             raise ValueError("a device part names exactly one device")
         return device_part(t, p, *devices[0])
@@ -214,6 +227,34 @@ def device_part(tenant: str, plant: str, line: str, machine: str) -> MqttPart:
     """One device that speaks MQTT itself: its own readings, replies and commands only."""
     _check(tenant, plant, line, machine)
     return MqttPart(Role.DEVICE, tenant, plant, "", ((line, machine),))
+
+
+def foreign_part(pack: str, who: str, tenant: str, plant: str, topics: Iterable[str]) -> MqttPart:
+    """Part ``who`` (``source``, ``sim``) of ``pack``, whose devices speak topics of their own
+    outside ``v1/`` (the grid's ``iot/{device}/raw``): read and write on ``topics`` only.
+
+    Such topics name no tenant or plant, so the plant's broker is their boundary.
+
+    Raises:
+        ValueError: a bad name, or a filter that is not MQTT's, reaches into ``v1/`` or is
+            ``#`` (everything).
+    """
+    _check(pack, who, tenant, plant)
+    filters = tuple(sorted(set(topics)))
+    for topic in filters:
+        levels = topic.split("/")
+        bad_wildcard = any(
+            ("#" in lv and (lv != "#" or i != len(levels) - 1)) or ("+" in lv and lv != "+")
+            for i, lv in enumerate(levels)
+        )
+        if not topic or bad_wildcard or levels[0] in (VERSION, "#", "+") or topic.startswith("$"):
+            raise ValueError(
+                f"{topic!r}: a foreign part's topics are MQTT filters outside {VERSION}/ that"
+                " start with a name (iot/+/raw)"
+            )
+    if not filters:
+        raise ValueError("a foreign part needs at least one topic filter")
+    return MqttPart(Role.FOREIGN, tenant, plant, f"{pack}/{who}", topics=filters)
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
