@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from tests.browser.conftest import PASSWORD, Dash, Stack, ensure_user
 from tests.conftest import make_token
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from edgetwin.security import IdentityStore
@@ -126,7 +126,15 @@ def test_the_event_connection_takes_only_this_site_with_a_session(stack: Stack, 
     refused = httpx.get(stack.url(polling), cookies=cookies, headers=evil)
     assert refused.status_code == 403
     assert "Origin" in refused.text
-    # the page itself is connected: a click reaches the server (the navigation is a page link)
+    # the same for the WebSocket upgrade a page of another site would attempt
+    ws_url = stack.base_url.replace("http://", "ws://") + polling.replace("polling", "websocket")
+    with pytest.raises(InvalidStatus) as upgrade:
+        connect(ws_url, additional_headers={"Cookie": f"edgetwin_session={session}", **evil})
+    assert upgrade.value.response.status_code == 403
+    own = {"Cookie": f"edgetwin_session={session}", "Origin": stack.base_url}
+    with connect(ws_url, additional_headers=own) as accepted:
+        assert accepted.recv(timeout=5).startswith("0")  # engine.io's open packet
+    # and the page itself is connected: its timers update it
     expect(page.get_by_test_id("live")).to_contain_text("live", timeout=10_000)
 
 

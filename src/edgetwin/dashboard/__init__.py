@@ -3,8 +3,8 @@
 It imports no pack: :mod:`edgetwin.compose` gives :func:`mount` the enabled packs' pages, and the
 navigation is built from them. Every page needs a session (:mod:`edgetwin.dashboard.access`):
 each page is :func:`~edgetwin.dashboard.guard.guarded`, the login page is ``/login``
-(:mod:`edgetwin.dashboard.login`), and the pages' event connection
-takes only this site's pages with a valid session (:mod:`edgetwin.dashboard.socket_guard`).
+(:mod:`edgetwin.dashboard.login`), and the pages and their event
+connection take only a browser with a valid session (:mod:`edgetwin.dashboard.gate`).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def mount(
     from nicegui import ui
 
     from edgetwin.dashboard.access import LOGIN_PATH
+    from edgetwin.dashboard.gate import Gate
     from edgetwin.dashboard.guard import guarded
     from edgetwin.dashboard.login import add_login_route
     from edgetwin.dashboard.overview import OVERVIEW
-    from edgetwin.dashboard.socket_guard import SocketGuard
 
     every = (OVERVIEW, *pages)
     paths = [p.path for p in every]
@@ -49,7 +49,7 @@ def mount(
         raise ValueError(f"several dashboard pages at {', '.join(duplicates)}")
     context.bind(services=services, link=link, settings=settings, auth=app.state.auth, pages=every)
     add_login_route(app)  # before NiceGUI is mounted at /, which answers every other path
-    app.add_middleware(SocketGuard)
+    app.add_middleware(Gate, pages=frozenset(paths))
     for spec in every:
         ui.page(spec.path)(guarded(spec.path, spec.render))
     ui.run_with(

@@ -1,8 +1,10 @@
-"""The gate in front of the dashboard's event connection (NiceGUI's socket.io endpoint,
-``/_nicegui_ws/``): every click on a page travels over it, so it takes only a browser of this
-site with a valid session.
+"""The gate in front of the dashboard: its pages and its event connection (NiceGUI's socket.io
+endpoint, ``/_nicegui_ws/``, over which every click on a page travels) take only a browser with
+a valid session, the event connection only from this site.
 
-A connection (its WebSocket upgrade or any of its HTTP long-polling requests) is refused with
+A request for a page without a valid session is redirected to ``/login?next=<path>`` (303)
+before any page is built (:func:`edgetwin.dashboard.guard.guarded` checks again, and keeps the
+page's caller). An event connection (its WebSocket upgrade or any of its HTTP long-polling requests) is refused with
 403 when
 
 - its ``Origin`` header names another site than its ``Host`` (a page of another site opening a
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 
 from nicegui import Client
 from starlette.requests import HTTPConnection
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -47,13 +49,22 @@ def refusal(conn: HTTPConnection) -> str | None:
     return None
 
 
-class SocketGuard:
-    """ASGI middleware: checks :func:`refusal` for every request under ``/_nicegui_ws/``."""
+class Gate:
+    """ASGI middleware: sends a request for one of ``pages`` (paths) without a valid session to
+    the login page, and checks :func:`refusal` for every request under ``/_nicegui_ws/``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, pages: frozenset[str]) -> None:
         self.app = app
+        self.pages = pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.pages:
+            conn = HTTPConnection(scope)
+            if access.session(conn.cookies.get(SESSION_COOKIE)) is None:
+                query = f"?{conn.url.query}" if conn.url.query else ""
+                target = access.login_url(scope["path"] + query)
+                await RedirectResponse(target, status_code=303)(scope, receive, send)
+                return
         if scope["type"] in ("http", "websocket") and scope["path"].startswith(SOCKET_PREFIX):
             reason = refusal(HTTPConnection(scope))
             if reason is not None:

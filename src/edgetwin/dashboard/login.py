@@ -1,7 +1,7 @@
 """The login page (``GET /login``): a small server-rendered form in the dashboard's look.
 
 It is plain HTML, not a NiceGUI page: a browser without a session gets no event connection
-(:mod:`edgetwin.dashboard.socket_guard`). The form posts ``username``, ``password`` and ``next``
+(:mod:`edgetwin.dashboard.gate`). The form posts ``username``, ``password`` and ``next``
 to ``POST /auth/login``; a short script sends it with ``fetch`` so that a refused login shows its
 error on this page, and ``/login?error=1`` shows the same error without the script. A request
 that already has a valid session goes straight on to ``next``.
