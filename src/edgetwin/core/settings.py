@@ -157,6 +157,34 @@ class Settings(BaseSettings):
         " does); bound to any other address it never does",
     )
 
+    # -- the stream backbone: NATS JetStream (docs/grid.md) --
+    nats_port: Port = Field(4222, description="port of the embedded NATS server (127.0.0.1)")
+    nats_url: str | None = Field(
+        None,
+        description="an existing NATS server or cluster (nats://user:pass@host:port, several"
+        " comma-separated); the embedded one is not started",
+    )
+    nats_sync: Literal["always", "interval"] = Field(
+        "always",
+        description="embedded JetStream: fsync every write before acknowledging it (always), or"
+        " every 2 minutes (interval, JetStream's default; a power cut loses what was acknowledged)",
+    )
+    nats_duplicate_window_s: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="JetStream's duplicate window on the ingest stream (default: the edge"
+        " buffer's maximum age, so no resend can come after it)",
+    )
+    nats_max_age_s: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"IOT_INGEST": 7 * 86400.0, "IOT_ENRICHED": 30 * 86400.0},
+        description="how long each stream keeps messages (limits retention: kept until this age"
+        ' whether consumed or not), e.g. {"IOT_INGEST": 604800}',
+    )
+    nats_retention: Literal["limits", "workqueue"] = Field(
+        "limits",
+        description="retention of the streams: limits (by age), or workqueue (a message leaves"
+        " once a consumer acknowledged it); never interest, which drops what nobody took",
+    )
+
     # -- TLS and credentials for a remote broker --
     mqtt_ca_file: Path | None = Field(None, description="CA bundle that signs the broker's cert")
     mqtt_cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
@@ -179,6 +207,17 @@ class Settings(BaseSettings):
                     f'not a JSON list ({exc.msg}); write factory,motor or ["factory", "motor"]'
                 ) from exc
         return [name.strip() for name in text.split(",") if name.strip()]
+
+    @field_validator("nats_max_age_s", mode="before")
+    @classmethod
+    def _stream_ages(cls, value: object) -> object:
+        """A JSON object from the environment, e.g. ``{"IOT_INGEST": 604800}``."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON object ({exc.msg})") from exc
+        return value
 
     @field_validator("data_dir")
     @classmethod
@@ -224,7 +263,7 @@ class Settings(BaseSettings):
         for name, value in super().__repr_args__():
             if name is not None and any(word in name for word in _SECRET) and value is not None:
                 yield name, "***"
-            elif name in ("mqtt_url", "db", "cloud_url") and isinstance(value, str):
+            elif name in ("mqtt_url", "db", "cloud_url", "nats_url") and isinstance(value, str):
                 yield name, redact_url(value)
             else:
                 yield name, value

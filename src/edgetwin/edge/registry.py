@@ -17,6 +17,7 @@ from edgetwin.core.plugins import PluginContext
 from edgetwin.edge.processors.anomaly import AnomalyConfig, AnomalyProcessor
 from edgetwin.edge.sinks.cloud import CloudSink, CloudSinkConfig
 from edgetwin.edge.sinks.http import HttpSink, HttpSinkConfig
+from edgetwin.edge.sinks.jetstream import JetStreamSink, JetStreamSinkConfig
 from edgetwin.edge.sources.dropfolder import DropFolderConfig, DropFolderSource
 from edgetwin.edge.sources.mqtt import MqttSource, MqttSourceConfig
 from edgetwin.edge.sources.serial import SerialSource, SerialSourceConfig
@@ -53,3 +54,4 @@ register(
 register("processors", "anomaly", AnomalyConfig, AnomalyProcessor.from_config, "anomaly scores")
 register("sinks", "cloud", CloudSinkConfig, CloudSink.from_config, "the cloud's ingest API")
 register("sinks", "http", HttpSinkConfig, HttpSink.from_config, "any HTTP endpoint (webhook)")
+register("sinks", "jetstream", JetStreamSinkConfig, JetStreamSink.from_config, "NATS JetStream")
