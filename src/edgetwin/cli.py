@@ -170,14 +170,22 @@ def up(
 def broker(mqtt_port: MqttPort = None, data_dir: DataDir = None) -> None:
     """Run only the embedded MQTT broker on 127.0.0.1 (--mqtt-port); it connects to nothing.
 
-    Its credentials are kept in DATA-DIR/broker; other parts on the same data dir use them.
+    Each part's user is kept in DATA-DIR/broker/users; other parts on the same data dir log in
+    with theirs and are held to their own topics. Anonymous clients: from loopback only, and
+    not with EDGETWIN_MQTT_ANONYMOUS_LOOPBACK=false.
     """
     from edgetwin.edge.broker import run_broker
 
     settings = _settings(mqtt_port=mqtt_port, data_dir=data_dir)
     _logging(settings)
     try:
-        asyncio.run(run_broker(settings.data_dir, settings.mqtt_port))
+        asyncio.run(
+            run_broker(
+                settings.data_dir,
+                settings.mqtt_port,
+                anonymous_loopback=settings.mqtt_anonymous_loopback,
+            )
+        )
     except PortInUseError as exc:
         raise _fail(exc) from exc
 
@@ -414,9 +422,11 @@ def bench(
 
 
 from edgetwin.cli_auth import token_app, user_app  # noqa: E402 - after the shared options
+from edgetwin.cli_mqtt import mqtt_acl  # noqa: E402
 
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.command("mqtt-acl")(mqtt_acl)
 
 
 @app.command()

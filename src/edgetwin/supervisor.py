@@ -141,10 +141,12 @@ class Supervisor:
 
     async def _wait_broker(self, within_s: float = 20.0) -> bool:
         """Wait for the broker to complete an MQTT handshake (a bare TCP probe makes it log errors)."""
+        from edgetwin.security.mqtt_acl import probe_part
         from edgetwin.transport.mqtt import make_client, resolve_target
 
         def probe() -> bool:
-            client = make_client(resolve_target(self.settings), f"edgetwin-up-probe-{os.getpid()}")
+            target = resolve_target(self.settings, probe_part())
+            client = make_client(target, f"edgetwin-up-probe-{os.getpid()}")
             try:
                 client.connect(
                     self.settings.mqtt_target().host, self.settings.mqtt_port, keepalive=5

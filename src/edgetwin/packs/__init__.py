@@ -39,6 +39,8 @@ class Pack:
             edge before it reads its pipeline, so the pack's snippet can use them.
         simulators: further simulated parts, ``(name, "module:function")``, run by
             ``edgetwin sim NAME`` like ``simulate`` (the cmm pack's mock MES: ``mes``).
+        devices: the ``(line, machine)`` pairs its simulator plays over MQTT under ``v1/``;
+            ``edgetwin mqtt-acl`` gives each a broker user held to its own topics.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Pack:
     pages: str | None = None
     plugins: str | None = None
     simulators: tuple[tuple[str, str], ...] = ()
+    devices: tuple[tuple[str, str], ...] = ()
 
 
 # name -> module exposing ``PACK``; one line per pack.

@@ -2,6 +2,7 @@
 
 from edgetwin.packs import Pack
 from edgetwin.packs.factory.device_types import DEVICE_TYPES
+from edgetwin.packs.factory.model import MACHINES
 from edgetwin.packs.factory.sim import simulate
 
 PACK = Pack(
@@ -11,4 +12,5 @@ PACK = Pack(
     device_types=DEVICE_TYPES,
     cloud="edgetwin.packs.factory.cloud:cloud_part",
     pages="edgetwin.packs.factory.page:pages",
+    devices=MACHINES,
 )
