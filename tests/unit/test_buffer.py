@@ -5,10 +5,14 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
+from pydantic import ValidationError
 
-from edgetwin.core.point import parse_point
+from edgetwin.core.point import Point, parse_point
 from edgetwin.edge.buffer import ROW_OVERHEAD, BufferLimits, SqliteBuffer
+from edgetwin.edge.routing import ReadingFilter, Routing
+from edgetwin.edge.runtime import EdgeRuntime
 from edgetwin.packs.factory.model import Faults, cycle
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
@@ -269,3 +273,142 @@ def test_a_reading_dropped_in_flight_but_delivered_is_not_counted_lost(
             assert buf.sink_dropped("mes") == {"evicted_oldest": evicted}
     with SqliteBuffer(tmp_path / "b.db", limits=limits, sinks=sinks) as buf:
         assert buf.sink_dropped("cloud") == {"evicted_oldest": evicted - 60}  # durable
+
+
+# -- routing: each sink's outbox holds only the readings its filter takes --
+
+LINE_1 = ReadingFilter(lines=["line-01"])
+
+
+def _outbox_count(buf: SqliteBuffer, sink: str) -> int:
+    box = buf.outbox(sink)
+    return int(
+        buf.db.execute("SELECT count(*) FROM outbox WHERE sink = ?", (box.sink_id,)).fetchone()[0]
+    )
+
+
+def test_a_filtered_sink_gets_outbox_rows_only_for_its_readings(tmp_path: Path) -> None:
+    points = _points(3)
+    line1 = [p for p in points if p.line == "line-01"]
+    sinks = ("cloud", "mes")
+    with SqliteBuffer(tmp_path / "b.db", sinks=sinks, filters={"mes": LINE_1}) as buf:
+        result = buf.put(points)
+        assert (result.stored, result.unrouted) == (162, 0)
+        cloud, mes = buf.outbox("cloud"), buf.outbox("mes")
+        assert (cloud.depth, mes.depth, buf.depth) == (162, len(line1), 162)
+        assert _outbox_count(buf, "mes") == len(line1) == 54  # 3 machines x 6 metrics x 3
+        assert [parse_point(r.payload).id for r in mes.after(0, 1000)] == [p.id for p in line1]
+        size = sum(r.size for r in mes.after(0, 1000))
+        assert buf.sink_bytes("mes") == size
+        cloud.ack(cloud.after(0, 1000))  # the rest was only the cloud's: gone
+        assert (buf.depth, mes.depth) == (54, 54)
+        mes.ack(mes.after(0, 1000))
+        assert (buf.depth, buf.bytes, buf.sink_bytes("mes")) == (0, 0, 0)
+
+
+def test_a_reading_no_sink_takes_is_counted_unrouted_not_stored(tmp_path: Path) -> None:
+    points = _points(2)
+    filters = {"cloud": ReadingFilter(machines=["cnc-*"]), "mes": LINE_1}
+    with SqliteBuffer(tmp_path / "b.db", sinks=("cloud", "mes"), filters=filters) as buf:
+        result = buf.put(points)
+        taken = [p for p in points if p.line == "line-01"]  # cnc-01, cnc-02, robot-arm-01
+        assert (result.stored, result.unrouted, result.redelivered) == (len(taken), 72, 0)
+        assert result.dropped == {}  # not a policy drop: no buffer_full alert
+        assert buf.dropped == {"unrouted": 72}
+        assert (buf.outbox("cloud").depth, buf.outbox("mes").depth) == (24, 36)
+        again = buf.put(points)  # a redelivery is recognised, not counted again
+        assert (again.stored, again.unrouted, again.redelivered) == (0, 0, 108)
+    with SqliteBuffer(tmp_path / "b.db", sinks=("cloud", "mes"), filters=filters) as buf:
+        assert buf.dropped == {"unrouted": 72}  # durable
+        assert (buf.outbox("cloud").depth, buf.outbox("mes").depth) == (24, 36)
+
+
+def test_one_filtered_sink_keeps_the_readings_table_as_its_outbox(tmp_path: Path) -> None:
+    with SqliteBuffer(tmp_path / "b.db", filters={"cloud": LINE_1}) as buf:
+        result = buf.put(_points(2))
+        assert (result.stored, result.unrouted) == (36, 72)
+        assert buf.single_sink
+        assert buf.db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+        assert {parse_point(r.payload).line for r in buf.after(0, 1000)} == {"line-01"}
+        assert buf.outbox("cloud").depth == buf.depth == 36
+
+
+def test_a_sink_added_to_a_buffer_with_a_backlog_gets_what_its_filter_takes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "b.db"
+    with SqliteBuffer(path) as buf:  # the cloud alone, with a backlog
+        buf.put(_points(2))
+    with SqliteBuffer(path, sinks=("cloud", "mes"), filters={"mes": LINE_1}) as buf:
+        assert (buf.outbox("cloud").depth, buf.outbox("mes").depth) == (108, 36)
+        assert _outbox_count(buf, "mes") == 36
+        rows = buf.outbox("mes").after(0, 1000)
+        assert {parse_point(r.payload).line for r in rows} == {"line-01"}
+
+
+def test_routes_must_match_the_rows_and_a_rollback_takes_the_count_back(tmp_path: Path) -> None:
+    points = _points(1)
+    rows = [(str(p.id), p.to_json()) for p in points]
+    with SqliteBuffer(tmp_path / "b.db", sinks=("a", "b"), filters={"a": LINE_1}) as buf:
+        with pytest.raises(ValueError, match="routes"):
+            buf.put_rows(rows, [1])
+        buf.db.execute(
+            "CREATE TRIGGER no BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'x'); END"
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            buf.put_rows(rows, [0] * 50 + [3] * 4)
+        assert (buf.dropped, buf.depth) == ({}, 0)
+        buf.db.execute("DROP TRIGGER no")
+        result = buf.put_rows(rows, [0] * 50 + [1, 2, 3, 3])
+        assert (result.stored, result.unrouted, buf.dropped) == (4, 50, {"unrouted": 50})
+        assert (buf.outbox("a").depth, buf.outbox("b").depth) == (3, 3)
+        assert (_outbox_count(buf, "a"), _outbox_count(buf, "b")) == (3, 3)
+
+
+def test_routing_masks_follow_globs_and_the_sinks_order() -> None:
+    routing = Routing(
+        ("cloud", "mes", "opcua"),
+        {"mes": ReadingFilter(lines=["metro*"], metrics=["length", "verdict"]),
+         "opcua": ReadingFilter(machines=["cmm-0[1-3]"])},
+    )  # fmt: skip
+    assert not routing.everything
+    assert routing.mask("metrology", "cmm-01", "length") == 0b111
+    assert routing.mask("metrology", "cmm-09", "verdict") == 0b011
+    assert routing.mask("metrology", "cmm-02", "temperature") == 0b101
+    assert routing.mask("Metrology", "x", "length") == 0b001  # case-sensitive
+    assert Routing(("cloud",)).everything
+    with pytest.raises(ValueError, match="no sink: ghost"):
+        Routing(("cloud",), {"ghost": LINE_1})
+    with pytest.raises(ValidationError):
+        ReadingFilter(lines=[])
+    with pytest.raises(ValidationError):
+        ReadingFilter.model_validate({"line": ["x"]})
+
+
+def test_the_commit_path_routes_processed_readings_too() -> None:
+    class Halver:
+        name = "halver"
+
+        def wants(self, point: Point) -> bool:
+            return point.metric == "temp"
+
+        def process(self, points: list[Point]) -> list[Point]:
+            return [
+                p.model_copy(update={"metric": "temp_half", "value": p.value / 2}) for p in points
+            ]
+
+        def state(self) -> dict[str, object]:
+            return {}
+
+        def load(self, state: dict[str, object]) -> None:
+            return None
+
+    points = _points(1)
+    routing = Routing(("cloud", "temps"), {"temps": ReadingFilter(metrics=["temp_*"])})
+    rows, routes = EdgeRuntime._routed_rows(points, None, [Halver()], routing)
+    assert routes is not None
+    assert len(routes) == len(rows) == 54
+    metrics = [orjson.loads(payload)["metric"] for _id, payload in rows]
+    assert [m for m, r in zip(metrics, routes, strict=True) if r == 0b11] == ["temp_half"] * 9
+    assert all(r == 0b01 for m, r in zip(metrics, routes, strict=True) if m != "temp_half")
+    assert EdgeRuntime._routed_rows(points, None, [], None)[1] is None

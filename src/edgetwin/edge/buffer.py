@@ -27,6 +27,14 @@ policy evicts or expires readings, each sink that still held them counts them as
 The sinks are named when the buffer opens; a buffer written before outboxes existed, or with
 other sinks, migrates then (a new sink is given everything buffered; a sink no longer configured
 releases its rows, counted as ``sink_removed``).
+
+**Routing.** A sink may take only some readings (its ``readings`` filter, see
+:mod:`edgetwin.edge.routing`): the commit is given one bit mask per reading and writes outbox
+rows only for the sinks it names, so a sink's outbox, depth and drops are its own readings'. With
+one sink the readings table stays its outbox (no rows), and the readings it does not take are not
+stored. A reading no sink takes is counted as dropped, reason ``unrouted`` (not a policy drop: it
+raises no alert). A filter applies from the commit on; when a buffer of one sink gains sinks, each
+is given the backlog its filter takes.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -46,6 +54,7 @@ import orjson
 from edgetwin.core.errors import ConfigError
 from edgetwin.core.point import Point
 from edgetwin.edge.outbox import ROW_OVERHEAD, Outbox, Row
+from edgetwin.edge.routing import UNROUTED, ReadingFilter, Routing
 
 __all__ = ["ROW_OVERHEAD", "BufferLimits", "BufferStats", "PutResult", "Row", "SqliteBuffer"]
 
@@ -88,9 +97,13 @@ class BufferLimits:
 
 @dataclass(frozen=True)
 class PutResult:
+    """What a commit did: ``stored`` new readings, ``redelivered`` ones it already had,
+    ``dropped`` by the policy (by reason), ``unrouted``: readings no sink takes (not stored)."""
+
     stored: int
     redelivered: int
     dropped: dict[str, int] = field(default_factory=dict)
+    unrouted: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,7 @@ class SqliteBuffer:
         synchronous: str = "FULL",
         remember: int = 100_000,
         sinks: Sequence[str] = ("cloud",),
+        filters: Mapping[str, ReadingFilter | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not sinks or len(set(sinks)) != len(sinks):
@@ -136,8 +150,11 @@ class SqliteBuffer:
         self._bytes = 0
         self._dropped: Counter[str] = Counter()
         self._pending: list[tuple[str, int, bytes]] = []
+        self._pending_unrouted: list[str] = []  # ids of the commit's unrouted readings
+        self._unrouted = 0  # how many the last insert left unrouted
         self.totals: dict[str, int] = {}  # durable running totals, e.g. "accepted"
         self.sinks = tuple(sinks)
+        self.routing = Routing(self.sinks, filters)  # which sinks take a reading
         self.clock = clock
         self._sink_ids: dict[str, int] = {}
         self._sink_rows: dict[str, int] = {}
@@ -240,15 +257,25 @@ class SqliteBuffer:
 
     # -- writes --
     def put(self, points: Iterable[Point]) -> PutResult:
-        """Store readings in one transaction, applying the bounds and the policy."""
-        return self.put_rows([(str(p.id), p.to_json()) for p in points])
+        """Store readings in one transaction, applying the bounds, the policy and the sinks'
+        filters."""
+        points = list(points)
+        routes = None if self.routing.everything else self.routing.masks(points)
+        return self.put_rows([(str(p.id), p.to_json()) for p in points], routes)
 
-    def put_rows(self, rows: list[tuple[str, bytes]]) -> PutResult:
+    def put_rows(
+        self, rows: list[tuple[str, bytes]], routes: Sequence[int] | None = None
+    ) -> PutResult:
         """Like :meth:`put`, for readings already validated and in wire form: ``(id,
         payload)``. The device's time stays in the payload; the buffer keeps the arrival.
-        The payload a device sent is kept instead of re-encoded."""
+        The payload a device sent is kept instead of re-encoded.
+
+        ``routes``: one bit mask per row over :attr:`sinks` (``self.routing.masks``), the sinks
+        that take it; ``None``: every sink takes every row."""
         if not rows:
             return PutResult(0, 0)
+        if routes is not None and len(routes) != len(rows):
+            raise ValueError(f"{len(routes)} routes for {len(rows)} rows")
         dropped: Counter[str] = Counter()
         if self.limits.policy == "refuse_newest":
             room = self.limits.max_bytes - self._bytes
@@ -262,11 +289,12 @@ class SqliteBuffer:
             if keep < len(rows):
                 dropped["buffer_full"] = len(rows) - keep
                 rows = rows[:keep]
+                routes = None if routes is None else routes[:keep]
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                stored = self._insert(db, rows)
+                stored = self._insert(db, rows, routes)
                 self._count(db, "accepted", stored)
                 if self.limits.policy == "drop_oldest" and self._bytes > self.limits.max_bytes:
                     dropped["evicted_oldest"] = self._evict(db, self._bytes - self.limits.max_bytes)
@@ -280,41 +308,102 @@ class SqliteBuffer:
         except sqlite3.OperationalError as exc:
             if "full" not in str(exc):
                 raise
-            return self._disk_full(rows, dropped, exc)
-        return PutResult(stored, len(rows) - stored, dict(dropped))
+            return self._disk_full(rows, dropped, exc, routes)
+        unrouted, self._unrouted = self._unrouted, 0
+        return PutResult(stored, len(rows) - stored - unrouted, dict(dropped), unrouted)
 
-    def _insert(self, db: sqlite3.Connection, rows: list[tuple[str, bytes]]) -> int:
-        """Insert the rows whose id is not among the recent ones; call inside a transaction and
-        :meth:`_commit_inserted` after the COMMIT."""
+    def _insert(
+        self, db: sqlite3.Connection, rows: list[tuple[str, bytes]], routes: Sequence[int] | None
+    ) -> int:
+        """Insert the rows whose id is not among the recent ones, with an outbox row for each
+        sink its route names; call inside a transaction and :meth:`_commit_inserted` after the
+        COMMIT."""
         recent = self._recent
         fresh: list[tuple[str, int, bytes]] = []
         seen: set[str] = set()
         now_ms = int(self.clock() * 1000)
-        for rid, payload in rows:
+        if routes is None:
+            for rid, payload in rows:
+                if rid not in recent and rid not in seen:
+                    seen.add(rid)
+                    fresh.append((rid, now_ms, payload))
+            return self._insert_fresh(db, fresh, None)
+        masks: list[int] = []
+        unrouted: list[str] = []
+        for (rid, payload), mask in zip(rows, routes, strict=True):
             if rid not in recent and rid not in seen:
                 seen.add(rid)
-                fresh.append((rid, now_ms, payload))
+                if mask:
+                    fresh.append((rid, now_ms, payload))
+                    masks.append(mask)
+                else:
+                    unrouted.append(rid)
+        all_ = self.routing.all
+        stored = self._insert_fresh(db, fresh, None if all(m == all_ for m in masks) else masks)
+        if unrouted:  # counted in this transaction; a rollback takes it back (_resync)
+            self._count_dropped(db, Counter({UNROUTED: len(unrouted)}))
+            self._unrouted = len(unrouted)
+            self._pending_unrouted = unrouted
+        return stored
+
+    def _insert_fresh(
+        self, db: sqlite3.Connection, fresh: list[tuple[str, int, bytes]], masks: list[int] | None
+    ) -> int:
+        """Insert ``fresh`` and its outbox rows (``masks``: per row; None: every sink)."""
         db.executemany("INSERT INTO readings (id, at_ms, payload) VALUES (?, ?, ?)", fresh)
+        sizes = [_size(i, p) for i, _t, p in fresh]
         if fresh and not self._implicit:
-            db.execute(
-                "INSERT INTO outbox (sink, seq) SELECT s.id, r.seq FROM sinks s, readings r"
-                " WHERE r.seq > ?",
-                (self._max_seq,),
-            )
+            if masks is None:
+                db.execute(
+                    "INSERT INTO outbox (sink, seq) SELECT s.id, r.seq FROM sinks s, readings r"
+                    " WHERE r.seq > ?",
+                    (self._max_seq,),
+                )
+            else:
+                self._route(db, fresh, masks)
             self._max_seq = self.max_seq()
         self._pending = fresh
         # Counted now so the bounds see them; a rollback recounts from the file.
-        size = sum(_size(i, p) for i, _t, p in fresh)
+        size = sum(sizes)
         self._rows += len(fresh)
         self._bytes += size
-        for name in self.sinks:
-            self._sink_rows[name] += len(fresh)
-            self._sink_bytes[name] += size
+        for bit, name in enumerate(self.sinks):
+            if masks is None:
+                self._sink_rows[name] += len(fresh)
+                self._sink_bytes[name] += size
+            else:
+                b = 1 << bit
+                taken = [s for s, m in zip(sizes, masks, strict=True) if m & b]
+                self._sink_rows[name] += len(taken)
+                self._sink_bytes[name] += sum(taken)
         return len(fresh)
+
+    def _route(
+        self, db: sqlite3.Connection, fresh: list[tuple[str, int, bytes]], masks: list[int]
+    ) -> None:
+        """One outbox row per (sink, reading) that the reading's mask names."""
+        base = self._max_seq
+        top = self.max_seq()
+        if top - base == len(fresh):  # AUTOINCREMENT in one transaction: consecutive
+            seqs: Sequence[int] = range(base + 1, top + 1)
+        else:  # never seen; read them back rather than assume
+            seqs = [
+                r[0]
+                for r in db.execute("SELECT seq FROM readings WHERE seq > ? ORDER BY seq", (base,))
+            ]
+        pairs = [
+            (sink_id, seq)
+            for bit, sink_id in enumerate(self._sink_ids[s] for s in self.sinks)
+            for seq, m in zip(seqs, masks, strict=True)
+            if m >> bit & 1
+        ]
+        db.executemany("INSERT INTO outbox (sink, seq) VALUES (?, ?)", pairs)
 
     def _commit_inserted(self) -> None:
         fresh, self._pending = self._pending, []
-        self._remember([r[0] for r in fresh])
+        unrouted, self._pending_unrouted = self._pending_unrouted, []
+        # Unrouted ids are remembered too: a redelivery is recognised, not counted again.
+        self._remember([r[0] for r in fresh] + unrouted)
 
     def _remember(self, ids: list[str]) -> None:
         recent = self._recent
@@ -377,7 +466,11 @@ class SqliteBuffer:
         )
 
     def _disk_full(
-        self, rows: list[tuple[str, bytes]], dropped: Counter[str], exc: Exception
+        self,
+        rows: list[tuple[str, bytes]],
+        dropped: Counter[str],
+        exc: Exception,
+        routes: Sequence[int] | None,
     ) -> PutResult:
         """The file cannot grow (disk or page limit). Apply the policy inside the space we have."""
         log.error("buffer cannot grow (%s); applying policy %s", exc, self.limits.policy)
@@ -390,11 +483,12 @@ class SqliteBuffer:
             db.execute("COMMIT")
             try:
                 db.execute("BEGIN IMMEDIATE")
-                stored = self._insert(db, rows)
+                stored = self._insert(db, rows, routes)
                 self._count(db, "accepted", stored)
                 db.execute("COMMIT")
                 self._commit_inserted()
-                return PutResult(stored, len(rows) - stored, dict(dropped))
+                unrouted, self._unrouted = self._unrouted, 0
+                return PutResult(stored, len(rows) - stored - unrouted, dict(dropped), unrouted)
             except sqlite3.OperationalError:
                 _rollback(db)
                 self._resync()
@@ -426,6 +520,9 @@ class SqliteBuffer:
                 )
 
     def _resync(self) -> None:
+        if self._unrouted:  # an insert counted them, and its transaction was rolled back
+            self._dropped[UNROUTED] -= self._unrouted
+            self._unrouted, self._pending_unrouted = 0, []
         rows, size = self.db.execute(
             "SELECT count(*), coalesce(sum(length(payload) + length(id)), 0) FROM readings"
         ).fetchone()
@@ -503,12 +600,9 @@ class SqliteBuffer:
             removed = {n: i for n, i in known.items() if n not in self._sink_ids}
             if was_implicit and not self._implicit:
                 # Every configured sink is given what is buffered now: the old sink's backlog,
-                # and, for a new sink, everything the buffer holds.
-                for sink_id in self._sink_ids.values():
-                    db.execute(
-                        "INSERT OR IGNORE INTO outbox (sink, seq) SELECT ?, seq FROM readings",
-                        (sink_id,),
-                    )
+                # and, for a new sink, everything the buffer holds that its filter takes.
+                for name, sink_id in self._sink_ids.items():
+                    self._give_backlog(db, name, sink_id)
             for name, sink_id in removed.items():
                 n = (
                     db.execute("SELECT count(*) FROM readings").fetchone()[0]
@@ -539,6 +633,23 @@ class SqliteBuffer:
             _rollback(db)
             raise
         self._resync()
+
+    def _give_backlog(self, db: sqlite3.Connection, name: str, sink_id: int) -> None:
+        """Put every buffered reading that sink ``name`` takes into its outbox."""
+        if name not in self.routing.filters:
+            db.execute(
+                "INSERT OR IGNORE INTO outbox (sink, seq) SELECT ?, seq FROM readings", (sink_id,)
+            )
+            return
+        last = 0
+        while chunk := db.execute(
+            "SELECT seq, payload FROM readings WHERE seq > ? ORDER BY seq LIMIT 5000", (last,)
+        ).fetchall():
+            last = chunk[-1][0]
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (sink, seq) VALUES (?, ?)",
+                [(sink_id, seq) for seq, p in chunk if self.routing.takes(name, p)],
+            )
 
     def _delete_unreferenced(self, db: sqlite3.Connection, where: str, *args: object) -> int:
         """Forget readings (matching ``where``) that no outbox holds any more; their ids are

@@ -17,6 +17,11 @@ A pipeline file is TOML::
     type = "http"
     name = "historian"
     url = "http://127.0.0.1:9000/batches"
+    readings = { lines = ["line-m"], metrics = ["temp*"] }   # optional: see below
+
+Every sink may say which readings it takes with ``readings`` (``lines``, ``machines``,
+``metrics``: lists of glob patterns; absent: everything; :mod:`edgetwin.edge.routing`): its
+outbox then holds only those. A reading no sink takes is counted as ``unrouted``.
 
 The effective pipeline is the base (the plant's MQTT source and the cloud sink), then each
 enabled pack's snippet, then the user's file (``--config`` / ``EDGETWIN_CONFIG``): an entry whose
@@ -40,6 +45,7 @@ from edgetwin.core.errors import PipelineConfigError
 from edgetwin.core.ids import SEGMENT_PATTERN, valid_segment
 from edgetwin.core.plugins import PluginContext, Processor, Sink, Source
 from edgetwin.edge.registry import REGISTRY, Kind
+from edgetwin.edge.routing import ReadingFilter
 
 KINDS: tuple[Kind, ...] = ("sources", "processors", "sinks")
 
@@ -76,6 +82,7 @@ class Entry:
     options: dict[str, Any]
     origin: str  # "FILE [[kind]] #n"
     config: BaseModel | None = None
+    readings: ReadingFilter | None = None  # a sink's filter; None: every reading
 
 
 @dataclass
@@ -88,6 +95,10 @@ class PipelineConfig:
     def of(self, kind: Kind) -> list[Entry]:
         return [e for e in self.entries if e.kind == kind]
 
+    def filters(self) -> dict[str, ReadingFilter]:
+        """Sink name -> its ``readings`` filter, for the sinks that have one."""
+        return {e.name: e.readings for e in self.of("sinks") if e.readings is not None}
+
     def to_toml(self) -> str:
         """The effective pipeline as a TOML file that loads back to the same pipeline."""
         out = ["[buffer]"]
@@ -98,6 +109,8 @@ class PipelineConfig:
             assert e.config is not None
             for k, v in e.config.model_dump(exclude_none=True).items():
                 out.append(f"{k} = {_toml(v)}")
+            if e.readings is not None:
+                out.append(f"readings = {_toml(e.readings.model_dump(exclude_none=True))}")
         return "\n".join(out) + "\n"
 
 
@@ -157,13 +170,32 @@ def load_pipeline(
     for entry in pipeline.entries:
         spec = REGISTRY[entry.kind][entry.type]
         options = _substitute(entry.options, values)
+        readings = options.pop("readings", None) if entry.kind == "sinks" else None
         try:
             entry.config = spec.config(**options)
+            if readings is not None:
+                entry.readings = _reading_filter(readings)
         except ValidationError as exc:
             raise PipelineConfigError(_explain(exc, entry.origin)) from exc
     if not pipeline.of("sinks"):
         raise PipelineConfigError("the pipeline has no sink: readings would have nowhere to go")
     return pipeline
+
+
+def _reading_filter(value: Any) -> ReadingFilter:
+    """A sink's ``readings`` table, validated (errors located under ``readings``)."""
+    if not isinstance(value, dict):
+        raise ValidationError.from_exception_data(
+            "ReadingFilter",
+            [{"type": "dict_type", "loc": ("readings",), "input": value}],
+        )
+    try:
+        return ReadingFilter(**value)
+    except ValidationError as exc:
+        errors: list[Any] = [
+            {**e, "loc": ("readings", *e["loc"])} for e in exc.errors(include_url=False)
+        ]
+        raise ValidationError.from_exception_data("ReadingFilter", errors) from exc
 
 
 def _entries(label: str, doc: dict[str, Any], *, user: bool) -> Iterable[Entry]:

@@ -38,6 +38,7 @@ from edgetwin.edge.health import Health
 from edgetwin.edge.metrics import EdgeMetrics
 from edgetwin.edge.pipeline import PipelineConfig, Plugins, build
 from edgetwin.edge.rejects import Rejects
+from edgetwin.edge.routing import Routing
 from edgetwin.process import stop_event
 from edgetwin.security.mqtt_acl import edge_part
 from edgetwin.transport.client import MqttClient
@@ -69,6 +70,7 @@ class EdgeRuntime:
             limits=BufferLimits(max_bytes=b.max_bytes, max_age_s=b.max_age_s, policy=b.policy),
             synchronous=b.synchronous,
             sinks=[s.name for s in self.plugins.sinks],
+            filters=pipeline.filters(),
         )
         self.status: EdgeStatus | None = None
         self.metrics = EdgeMetrics(lambda: self.status)
@@ -184,10 +186,13 @@ class EdgeRuntime:
 
     def commit(self, delivery: Delivery) -> PutResult:
         """Run the processors over a delivery and commit what they return to the buffer."""
-        rows = self._rows(delivery.points, delivery.raw, self.plugins.processors)
+        routing = None if self.buffer.routing.everything else self.buffer.routing
+        rows, routes = self._routed_rows(
+            delivery.points, delivery.raw, self.plugins.processors, routing
+        )
         self.health.received += len(delivery.points)
         before = self.buffer.bytes
-        result = self.buffer.put_rows(rows)
+        result = self.buffer.put_rows(rows, routes)
         self.health.buffered += result.stored
         self.health.redelivered += result.redelivered
         if result.dropped:
@@ -200,6 +205,16 @@ class EdgeRuntime:
         points: Sequence[Point], raw: Sequence[bytes] | None, processors: Sequence[Processor]
     ) -> list[Row]:
         """Readings no processor wants keep the payload the device sent (no re-encoding)."""
+        return EdgeRuntime._routed_rows(points, raw, processors, None)[0]
+
+    @staticmethod
+    def _routed_rows(
+        points: Sequence[Point],
+        raw: Sequence[bytes] | None,
+        processors: Sequence[Processor],
+        routing: Routing | None,
+    ) -> tuple[list[Row], list[int] | None]:
+        """:meth:`_rows`, and each row's sinks (``routing.masks``; None without ``routing``)."""
         if processors:
             # One cheap test per reading (this runs for every reading of the plant).
             if len(processors) == 1:
@@ -211,15 +226,18 @@ class EdgeRuntime:
             if not any(mask):
                 processors = ()
         if not processors:
+            routes = None if routing is None else routing.masks(points)
             if raw is not None:
-                return [(str(p.id), r) for p, r in zip(points, raw, strict=True)]
-            return [(str(p.id), p.to_json()) for p in points]
+                return [(str(p.id), r) for p, r in zip(points, raw, strict=True)], routes
+            return [(str(p.id), p.to_json()) for p in points], routes
         untouched: list[Row] = []
+        kept: list[Point] = []
         wanted: list[Point] = []
         for i, p in enumerate(points):
             if mask[i]:
                 wanted.append(p)
             else:
+                kept.append(p)
                 untouched.append((str(p.id), raw[i] if raw is not None else p.to_json()))
         for proc in processors:
             if wanted:
@@ -227,7 +245,8 @@ class EdgeRuntime:
                 if taken:
                     left = [p for p in wanted if not proc.wants(p)]
                     wanted = left + proc.process(taken)
-        return untouched + [(str(p.id), p.to_json()) for p in wanted]
+        rows = untouched + [(str(p.id), p.to_json()) for p in wanted]
+        return rows, None if routing is None else routing.masks(kept + wanted)
 
     def _cut(self, cut: bool) -> None:
         self.buffer.set_meta("uplink_cut", "1" if cut else "0")
