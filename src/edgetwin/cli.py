@@ -66,6 +66,24 @@ MqttUrl = Annotated[
     ),
 ]
 
+NatsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--nats-port",
+        envvar="EDGETWIN_NATS_PORT",
+        help="port of the embedded NATS server on 127.0.0.1 (default 4222)",
+    ),
+]
+NatsUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--nats-url",
+        envvar="EDGETWIN_NATS_URL",
+        help="use this NATS server or cluster (nats://user:pass@host:port, several"
+        " comma-separated) with JetStream instead of the embedded one",
+    ),
+]
+
 
 def _settings(**overrides: object) -> Settings:
     """The settings, or exit 2 with one ``error:`` line per bad setting, before anything starts.
@@ -125,6 +143,8 @@ def up(
     data_dir: DataDir = None,
     db: Db = None,
     mqtt_url: MqttUrl = None,
+    nats_port: NatsPort = None,
+    nats_url: NatsUrl = None,
 ) -> None:
     """Start everything: broker, cloud + dashboard, edge gateway and the simulators.
 
@@ -136,13 +156,15 @@ def up(
     from edgetwin.transport.mqtt import ensure_credentials
 
     settings = _settings(
-        http_port=http_port, mqtt_port=mqtt_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url
-    )
+        http_port=http_port, mqtt_port=mqtt_port, data_dir=data_dir, db=db, mqtt_url=mqtt_url,
+        nats_port=nats_port, nats_url=nats_url,
+    )  # fmt: skip
     try:
         _check_http_port(settings)
         if settings.embedded_broker:
             check_port_free("127.0.0.1", settings.mqtt_port)
             ensure_credentials(settings.data_dir)
+        _check_nats(settings)
     except PortInUseError as exc:
         raise _fail(exc) from exc
     from edgetwin.cloud.store import PG_SCHEMES
@@ -188,6 +210,59 @@ def broker(mqtt_port: MqttPort = None, data_dir: DataDir = None) -> None:
         )
     except PortInUseError as exc:
         raise _fail(exc) from exc
+
+
+def _check_nats(settings: Settings) -> None:
+    """When an enabled pack streams and no --nats-url is given, the embedded NATS server's port
+    must be free (the same error ``edgetwin nats`` gives)."""
+    from edgetwin.supervisor import uses_streams
+
+    if settings.nats_url is None and uses_streams(settings.packs):
+        from edgetwin.streams.server import HOST, port_free
+
+        if not port_free(settings.nats_port):
+            raise PortInUseError(
+                "embedded NATS server", HOST, settings.nats_port,
+                "Choose another with --nats-port (EDGETWIN_NATS_PORT), or use a running server"
+                " with --nats-url (EDGETWIN_NATS_URL).",
+            )  # fmt: skip
+
+
+@app.command()
+def nats(nats_port: NatsPort = None, data_dir: DataDir = None) -> None:
+    """Run only the embedded NATS server (JetStream in DATA-DIR/nats) on 127.0.0.1 (--nats-port).
+
+    Its users: edgetwin's parts (a password kept in DATA-DIR/nats/credentials.json) and one per
+    registered application, allowed to read only its device types' enriched subjects.
+    """
+    from edgetwin.streams.server import run_server
+
+    settings = _settings(nats_port=nats_port, data_dir=data_dir)
+    _logging(settings)
+    try:
+        raise typer.Exit(run_server(settings))
+    except (PortInUseError, ConfigError) as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def enrich(
+    data_dir: DataDir = None,
+    nats_url: NatsUrl = None,
+    nats_port: NatsPort = None,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=1000, help="messages per fetch")
+    ] = 100,
+) -> None:
+    """Run one enricher: every message of iot.raw, enriched with its device type's metadata and
+    applications, onto iot.enriched and iot.{device_type}.enriched, exactly once. Several
+    enrichers share the work (one durable consumer)."""
+    from edgetwin.streams.enrich import serve
+
+    settings = _settings(data_dir=data_dir, nats_url=nats_url, nats_port=nats_port)
+    _logging(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, batch=batch))
 
 
 @app.command()
@@ -316,6 +391,8 @@ def edge(
     mqtt_port: MqttPort = None,
     cloud_url: CloudUrl = None,
     config: ConfigFile = None,
+    nats_url: NatsUrl = None,
+    nats_port: NatsPort = None,
     print_config: Annotated[
         bool,
         typer.Option("--print-config", help="print the effective pipeline as TOML and exit"),
@@ -333,8 +410,9 @@ def edge(
     if config is not None:
         os.environ["EDGETWIN_CONFIG"] = str(config)  # settings come from the same file
     settings = _settings(
-        data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port, cloud_url=cloud_url
-    )
+        data_dir=data_dir, mqtt_url=mqtt_url, mqtt_port=mqtt_port, cloud_url=cloud_url,
+        nats_url=nats_url, nats_port=nats_port,
+    )  # fmt: skip
     from edgetwin.edge.pipeline import build
 
     try:
