@@ -28,7 +28,7 @@ import httpx
 from edgetwin.core.settings import Settings
 from edgetwin.process import part_command, stop_event
 
-COLORS = {"broker": "35", "cloud": "34", "edge": "32"}
+COLORS = {"broker": "35", "cloud": "34", "edge": "32", "nats": "33", "enrich": "33"}
 
 
 @dataclass
@@ -56,7 +56,14 @@ class Supervisor:
         self.parts: list[Part] = []
         if settings.embedded_broker:
             self.parts.append(Part("broker", ["broker"]))
+        # The stream backbone, when an enabled pack sends to it: the embedded NATS server
+        # (unless --nats-url names one), and the enricher.
+        self.streams = uses_streams(settings.packs)
+        if self.streams and settings.nats_url is None:
+            self.parts.append(Part("nats", ["nats"]))
         self.parts.append(Part("cloud", ["cloud"]))
+        if self.streams:
+            self.parts.append(Part("enrich", ["enrich"]))
         self.parts.append(Part("edge", ["edge"]))
         for pack in settings.packs:
             self.parts.append(Part(f"sim-{pack}", ["sim", pack]))
@@ -163,6 +170,19 @@ class Supervisor:
             await asyncio.sleep(0.2)
         return False
 
+    async def _wait_nats(self, within_s: float = 20.0) -> bool:
+        """Wait for the embedded NATS server to accept connections."""
+        end = time.monotonic() + within_s
+        while time.monotonic() < end:
+            try:
+                _r, w = await asyncio.open_connection("127.0.0.1", self.settings.nats_port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            w.close()
+            return True
+        return False
+
     async def _wait_edge(self, within_s: float) -> bool:
         ready = self.run_dir / f"{self.settings.edge_id}.ready"
         end = time.monotonic() + within_s
@@ -212,6 +232,11 @@ class Supervisor:
                 )
                 if not await self._while_running(self._wait_broker()) and not self.stop.is_set():
                     self.say("up", "the broker did not start listening; see its messages above")
+            if part.name == "nats":
+                where_nats = f"127.0.0.1:{self.settings.nats_port}"
+                self.say("up", f"waiting for the NATS server on {where_nats}")
+                if not await self._while_running(self._wait_nats()) and not self.stop.is_set():
+                    self.say("up", "the NATS server did not start listening; see its messages")
             if part.name == "edge":
                 self.say(
                     "up",
@@ -283,9 +308,11 @@ def child_env(settings: Settings) -> dict[str, str]:
         "LOG_LEVEL": settings.log_level,
         "PACKS": json.dumps(settings.packs),  # the edge reads the motor's port when it is on
     }
-    optional = {"MQTT_URL": settings.mqtt_url, "DB": settings.db, "CLOUD_URL": settings.cloud_url}
+    values["NATS_PORT"] = str(settings.nats_port)
+    optional = {"MQTT_URL": settings.mqtt_url, "DB": settings.db, "CLOUD_URL": settings.cloud_url,
+                "NATS_URL": settings.nats_url}  # fmt: skip
     values.update({k: v for k, v in optional.items() if v})
-    for key in ("MQTT_URL", "DB", "CLOUD_URL"):
+    for key in ("MQTT_URL", "DB", "CLOUD_URL", "NATS_URL"):
         if not optional[key]:
             env.pop(f"EDGETWIN_{key}", None)
     env.update({f"EDGETWIN_{k}": v for k, v in values.items()})
@@ -304,5 +331,20 @@ def _serves_opcua(packs: list[str]) -> bool:
     for name in packs:
         snippet = _pack(name).pipeline
         if snippet is not None and "opcua" in snippet.read_text(encoding="utf-8"):
+            return True
+    return False
+
+
+def uses_streams(packs: list[str]) -> bool:
+    """True when an enabled pack's pipeline snippet has a ``jetstream`` sink (the stream
+    backbone and its enricher are then started)."""
+    import tomllib
+
+    for name in packs:
+        snippet = _pack(name).pipeline
+        if snippet is None:
+            continue
+        doc = tomllib.loads(snippet.read_text(encoding="utf-8"))
+        if any(sink.get("type") == "jetstream" for sink in doc.get("sinks", [])):
             return True
     return False
