@@ -163,7 +163,7 @@ def write_config_for_reload(data_dir: Path) -> None:
     _write_private(d / "nats.conf", config_text(data_dir, started["port"], started["sync"]))
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -181,7 +181,7 @@ def prepare(settings: Settings) -> list[str]:
         ConfigError: no ``nats-server`` is installed.
     """
     port, d = settings.nats_port, nats_dir(settings.data_dir)
-    if not _port_free(port):
+    if not port_free(port):
         raise PortInUseError(
             "embedded NATS server", HOST, port,
             "Choose another with --nats-port (EDGETWIN_NATS_PORT), or use a running server with"

@@ -67,7 +67,9 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
     out = []
     for name, subjects in STREAM_SUBJECTS.items():
         age = settings.nats_max_age_s.get(name, DEFAULT_MAX_AGE_S[name])
-        window = duplicate_window_s(settings) if name == INGEST_STREAM else 300.0
+        # the enriched copies' ids repeat only when an input is delivered again, which can
+        # happen as long as the input is in the ingest stream: the same window serves both
+        window = duplicate_window_s(settings)
         out.append(
             StreamConfig(
                 name=name,

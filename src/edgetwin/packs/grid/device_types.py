@@ -1,5 +1,8 @@
 """The smart breaker as a device type: every channel of its messages, and its commands.
 
+A telemetry channel's ``field`` is its path under the message's ``measurements``
+(``voltage.phase_a``): what the enrichment's data-quality score expects in each raw message.
+
 Its name is the device's own ``device_type`` (``smart_breaker``), as its messages carry it and
 as the stream's per-type subject spells it (``iot.smart_breaker.enriched``): a dotted
 ``pack.kind`` name would split that subject into more tokens.
@@ -15,7 +18,7 @@ def _metrics() -> tuple[MetricSpec, ...]:
     out = [
         MetricSpec(
             c.name, c.unit, "enum" if c.states else "gauge", c.description, c.min, c.max,
-            states=dict(c.states or {}), fault_states=c.faults,
+            states=dict(c.states or {}), fault_states=c.faults, field=".".join(c.path),
         )
         for c in CHANNELS
     ]  # fmt: skip
