@@ -45,7 +45,7 @@ def _reading(tenant: str, machine: str = MACHINE, metric: str = "temp") -> dict[
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("access")
     settings = load_settings(
-        data_dir=data_dir, mqtt_url="mqtt://127.0.0.1:1", packs=["factory", "motor"],
+        data_dir=data_dir, mqtt_url="mqtt://127.0.0.1:1", packs=["factory", "motor", "warehouse"],
         rate_limit_per_s=0,
     )  # fmt: skip
     with IdentityStore(data_dir) as ids:
@@ -271,6 +271,12 @@ def test_a_session_needs_its_csrf_token_for_changes(tmp_path: Path) -> None:
     with TestClient(build_app(settings, dashboard=False), follow_redirects=False) as client:
         wrong = client.post("/auth/login", data={"username": "ops", "password": "nope"})
         assert wrong.status_code == 401
+        form = client.post(
+            "/auth/login", data={"username": "ops", "password": "nope", "next": "/motor"},
+            headers={"Accept": "text/html"},
+        )  # fmt: skip
+        assert form.status_code == 303  # a browser's form post goes back to the form
+        assert form.headers["location"] == "/login?error=1&next=/motor"
         used = client.get("/auth/link", params={"code": code})
         assert used.status_code == 303
         assert client.get("/auth/link", params={"code": code}).status_code == 401  # once only

@@ -9,6 +9,7 @@ in ``X-CSRF-Token``. Every login, good or bad, is audited.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -78,6 +79,8 @@ async def login(
     caller = auth.store.check_password(username, password)
     auth.audit(username[:64], "login", "dashboard", "ok" if caller else "refused")
     if caller is None:
+        if "text/html" in request.headers.get("accept", ""):  # a browser's form post
+            return RedirectResponse(f"/login?error=1&next={quote(_next(next))}", 303)
         raise HTTPException(401, "wrong name or password")
     response = RedirectResponse(_next(next), status_code=303)
     _start_session(response, request, auth, caller)
