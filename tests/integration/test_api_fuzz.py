@@ -33,7 +33,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
     env.update(
         EDGETWIN_DATA_DIR=str(data_dir),
         EDGETWIN_MQTT_URL="mqtt://127.0.0.1:1",  # no broker: commands queue, faults answer 503
-        EDGETWIN_PACKS="factory,motor,cmm",
+        EDGETWIN_PACKS="factory,motor,cmm,warehouse",
         EDGETWIN_RATE_LIMIT_PER_S="0",
     )
     log = (data_dir / "cloud.log").open("wb")

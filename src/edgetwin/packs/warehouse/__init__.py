@@ -14,4 +14,5 @@ PACK = Pack(
     device_types=DEVICE_TYPES,
     pipeline=Path(__file__).with_name("pipeline.toml"),
     plugins="edgetwin.packs.warehouse.link:register_plugins",
+    cloud="edgetwin.packs.warehouse.cloud:cloud_part",
 )

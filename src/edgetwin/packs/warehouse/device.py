@@ -92,7 +92,7 @@ class WarehouseDevice:
             self._pending.add(cmd_id)
             return None
         if name == "ESTOP":
-            self.c.emergency_stop("command")
+            self.c.emergency_stop(values.get("by") or "command")
             return {"id": cmd_id, "ok": True, "detail": {"state": self.c.machine_state}}
         if name in ("RESET", "INITIALISE"):
             reason = self.c.reset()

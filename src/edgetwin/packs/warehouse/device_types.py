@@ -48,6 +48,13 @@ class SlotArgs(BaseModel):
     slot: SlotName
 
 
+class EstopArgs(BaseModel):
+    """Who pressed the emergency stop (the caller's name; kept with the latch)."""
+
+    model_config = ConfigDict(extra="forbid")
+    by: str | None = Field(None, min_length=1, max_length=200)
+
+
 class MotorArgs(BaseModel):
     """The powered component to replace (``HBW_X_MOTOR``...)."""
 
@@ -146,7 +153,7 @@ CONTROLLER_TYPE = DeviceType(
             NoArgs,
             timeout_s=ORDER_TIMEOUT_S,
         ),
-        CommandSpec("ESTOP", "emergency stop: every axis halts, latched until reset", NoArgs),
+        CommandSpec("ESTOP", "emergency stop: every axis halts, latched until reset", EstopArgs),
         CommandSpec("REPLACE_MOTOR", "a new motor: health back to 1", MotorArgs),
     ),
 )
