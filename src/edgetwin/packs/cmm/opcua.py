@@ -22,9 +22,11 @@ start ``BadWaitingForInitialData``; when no new measurement came for ``stale_s``
 clock) they turn
 ``UncertainLastUsableValue``, and after ``3 × stale_s`` ``BadNoCommunication``.
 
-Security: ``None`` only when the endpoint is on loopback. Any other address is refused at
-configuration time until Basic256Sha256 Sign & Encrypt with a generated certificate and user
-credentials is built (see ``docs/cmm.md``).
+Security: ``None`` (anonymous) only when the endpoint is on loopback. On any other address
+the server offers Basic256Sha256 SignAndEncrypt alone, with a self-signed application certificate
+made on the first start and kept in the data dir, and lets in only the configured user
+(:mod:`edgetwin.packs.cmm.opcua_security`); without a username and password such an endpoint is
+refused at configuration time. ``security = "sign_encrypt"`` asks for the same on loopback.
 """
 
 from __future__ import annotations
@@ -34,21 +36,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import orjson
 from asyncua import ua as _ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from edgetwin.core.ids import Segment
 from edgetwin.core.net import is_loopback_host
 from edgetwin.core.plugins import BatchInfo, PluginContext, WriteResult
 from edgetwin.core.point import parse_point
 from edgetwin.packs.cmm.compensation import STATUS_LABELS
+from edgetwin.packs.cmm.opcua_security import (
+    ENV_PASSWORD,
+    ENV_USERNAME,
+    Credentials,
+    PasswordUsers,
+    cert_hosts,
+    ensure_certificate,
+    resolve_credentials,
+)
 
 # asyncua types every OPC UA scalar as a NewType (Int16, UInt32, DateTime...) and re-exports
 # loosely: at this boundary it is used untyped.
@@ -97,6 +110,13 @@ class OpcUaSinkConfig(BaseModel):
         object: the browse name of the CMM's object.
         line, machine: the CMM whose values it serves.
         stale_s: after this long without a measurement the values are Uncertain (3×: Bad).
+        security: ``auto``: None on loopback, Basic256Sha256 SignAndEncrypt elsewhere;
+            ``sign_encrypt``: always the latter.
+        username, password: the user a secured server lets in (default: the settings'
+            ``opcua_username``/``opcua_password``, else ``EDGETWIN_OPCUA_USERNAME`` and
+            ``EDGETWIN_OPCUA_PASSWORD``); better given by the environment than written here.
+        application_uri: the server's ``ApplicationUri`` (and its certificate's); default
+            ``urn:edgetwin:<edge id>:<sink name>``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -107,13 +127,18 @@ class OpcUaSinkConfig(BaseModel):
     line: Segment = "metrology"
     machine: Segment = "cmm-01"
     stale_s: Annotated[float, Field(gt=0)] = 30.0
+    security: Literal["auto", "sign_encrypt"] = "auto"
+    username: Annotated[str, Field(min_length=1)] | None = None
+    password: SecretStr | None = None
+    application_uri: Annotated[str, Field(pattern=r"^urn:")] | None = None
 
-    @field_validator("url")
-    @classmethod
-    def _loopback_only(cls, url: str | None) -> str | None:
-        if url is not None and not on_loopback(url):
-            raise ValueError("only a loopback endpoint for now (security None)")
-        return url
+
+@dataclass(frozen=True)
+class Security:
+    """How a secured server runs: its user and where its certificate is kept."""
+
+    credentials: Credentials
+    cert_dir: Path
 
 
 class OpcUaSink:
@@ -121,10 +146,27 @@ class OpcUaSink:
 
     remote = False
 
-    def __init__(self, name: str, config: OpcUaSinkConfig, url: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: OpcUaSinkConfig,
+        url: str,
+        *,
+        application_uri: str | None = None,
+        security: Security | None = None,
+    ) -> None:
+        """``security``: None serves without security, which only a loopback ``url`` may.
+
+        Raises:
+            ValueError: security None on an endpoint that is not on loopback."""
+        if security is None and not on_loopback(url):
+            raise ValueError(f"{url}: security None is allowed on loopback only")
         self.name = name
         self.config = config
         self.url = url
+        self.application_uri = application_uri or f"urn:edgetwin:{name}"
+        self.security = security
+        self.users = PasswordUsers(security.credentials) if security is not None else None
         self.server: Server | None = None
         self.nodes: dict[str, Node] = {}
         self.values: dict[str, Any] = {}
@@ -135,18 +177,30 @@ class OpcUaSink:
 
     @classmethod
     def from_config(cls, name: str, config: OpcUaSinkConfig, ctx: PluginContext) -> OpcUaSink:
+        """Raises:
+        ValueError: a secured endpoint (not on loopback, or ``sign_encrypt``) with no user."""
         url = config.url or getattr(ctx.settings, "opcua_url", None) or DEFAULT_URL
-        if not on_loopback(url):
-            raise ValueError(f"{url}: only a loopback endpoint for now (security None)")
-        return cls(name, config, url)
+        security = None
+        if config.security == "sign_encrypt" or not on_loopback(url):
+            creds = resolve_credentials(config.username, config.password, ctx.settings)
+            if creds is None:
+                raise ValueError(
+                    f"{url} is served with Basic256Sha256 SignAndEncrypt and needs a user: set"
+                    f" {ENV_USERNAME} and {ENV_PASSWORD} (or username and password in the sink's"
+                    " table)"
+                )
+            security = Security(creds, ctx.data_dir / "opcua")
+        app_uri = config.application_uri or f"urn:edgetwin:{ctx.edge_id}:{name}"
+        return cls(name, config, url, application_uri=app_uri, security=security)
 
     async def __aenter__(self) -> OpcUaSink:
         logging.getLogger("asyncua").setLevel(logging.WARNING)  # it narrates its address space
-        server = Server()
+        server = Server(user_manager=self.users)
         await server.init()
         server.set_endpoint(self.url)
         server.set_server_name("edgetwin CMM")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await server.set_application_uri(self.application_uri)
+        await self._secure(server)
         idx = await server.register_namespace(self.config.namespace)
         obj = await server.nodes.objects.add_object(
             ua.NodeId(self.config.object, idx), ua.QualifiedName(self.config.object, idx)
@@ -175,8 +229,27 @@ class OpcUaSink:
         self.server = server
         await self._publish(None)
         self._watch = asyncio.create_task(self._staleness(), name=f"opcua-stale-{self.name}")
-        log.info("OPC UA server on %s (%s)", self.url, self.config.namespace)
+        log.info(
+            "OPC UA server on %s (%s), security %s", self.url, self.config.namespace,
+            "None" if self.security is None else "Basic256Sha256 SignAndEncrypt, user login",
+        )  # fmt: skip
         return self
+
+    async def _secure(self, server: Server) -> None:
+        """None and anonymous on loopback; else SignAndEncrypt, the certificate, the user."""
+        if self.security is None:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+            server.set_identity_tokens([ua.AnonymousIdentityToken])
+            return
+        host = urlparse(self.url).hostname or ""
+        key, cert = await asyncio.to_thread(
+            ensure_certificate, self.security.cert_dir, self.name, self.application_uri,
+            cert_hosts(host),
+        )  # fmt: skip
+        await server.load_certificate(str(cert))
+        await server.load_private_key(str(key))
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        server.set_identity_tokens([ua.UserNameIdentityToken])
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._watch is not None:
