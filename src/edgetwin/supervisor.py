@@ -336,15 +336,7 @@ def _serves_opcua(packs: list[str]) -> bool:
 
 
 def uses_streams(packs: list[str]) -> bool:
-    """True when an enabled pack's pipeline snippet has a ``jetstream`` sink (the stream
-    backbone and its enricher are then started)."""
-    import tomllib
+    """See :func:`edgetwin.streams.server.uses_streams`."""
+    from edgetwin.streams.server import uses_streams as uses
 
-    for name in packs:
-        snippet = _pack(name).pipeline
-        if snippet is None:
-            continue
-        doc = tomllib.loads(snippet.read_text(encoding="utf-8"))
-        if any(sink.get("type") == "jetstream" for sink in doc.get("sinks", [])):
-            return True
-    return False
+    return uses(packs)

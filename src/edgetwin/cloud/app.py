@@ -25,6 +25,7 @@ from edgetwin.cloud.live import LiveHub, wire_live
 from edgetwin.cloud.packs import CloudPart
 from edgetwin.cloud.plant_link import PlantLink
 from edgetwin.cloud.routes import admin as admin_routes
+from edgetwin.cloud.routes import applications as applications_routes
 from edgetwin.cloud.routes import auth as auth_routes
 from edgetwin.cloud.routes import commands as commands_routes
 from edgetwin.cloud.routes import device_types as device_types_routes
@@ -120,6 +121,7 @@ def create_app(
     for router in (
         status.router, ingest.router, query.router, device_types_routes.router,
         commands_routes.router, live_routes.router, auth_routes.router, admin_routes.router,
+        applications_routes.router,
         *(r for part in parts for r in part.routers),
     ):  # fmt: skip
         app.include_router(router)

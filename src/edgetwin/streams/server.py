@@ -205,3 +205,20 @@ def run_server(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
     return proc.wait()
+
+
+def uses_streams(packs: list[str]) -> bool:
+    """True when an enabled pack's pipeline snippet has a ``jetstream`` sink: the stream
+    backbone, its enricher and the registry's mirror are then in use."""
+    import tomllib
+
+    from edgetwin.packs import load_pack
+
+    for name in packs:
+        snippet = load_pack(name).pipeline
+        if snippet is None:
+            continue
+        doc = tomllib.loads(snippet.read_text(encoding="utf-8"))
+        if any(sink.get("type") == "jetstream" for sink in doc.get("sinks", [])):
+            return True
+    return False

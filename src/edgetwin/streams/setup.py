@@ -44,16 +44,16 @@ async def connect(settings: Settings, name: str, **options: Any) -> Client:
     async def error(exc: Exception) -> None:
         log.warning("%s: NATS: %s", name, exc)
 
-    return await nats.connect(
-        servers=servers(settings),
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=5,
-        allow_reconnect=True,
-        error_cb=error,
-        **options,
-    )
+    params: dict[str, Any] = {
+        "servers": servers(settings),
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+        "allow_reconnect": True,
+        "error_cb": error,
+    }
+    return await nats.connect(**(params | options))
 
 
 def duplicate_window_s(settings: Settings) -> float:

@@ -29,7 +29,13 @@ def _metrics() -> tuple[MetricSpec, ...]:
             for s in ("avg", "min", "max")
         ]
     out.append(
-        MetricSpec("online", "enum", "enum", "MQTT presence", states={0: "OFFLINE", 1: "ONLINE"})
+        MetricSpec(
+            "presence",
+            "enum",
+            "enum",
+            "MQTT presence (status, last will)",
+            states={0: "OFFLINE", 1: "ONLINE"},
+        )
     )
     out.append(MetricSpec("event_type", "enum", "enum", "kind of message", states=dict(EVENTS)))
     return tuple(out)

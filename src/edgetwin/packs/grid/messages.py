@@ -25,7 +25,7 @@ load_percentage            %       ``measurements.operational.load_percentage``
 operating_hours            h       ``measurements.operational.operating_hours``
 maintenance_due            enum    ``measurements.operational.maintenance_due``
 {channel}_{avg,min,max}    unit    a trends message's entry for a trended channel
-online                     enum    a status message (1 online, 0 offline)
+presence                   enum    a status message (1 online, 0 offline: the last will)
 event_type                 enum    every message (0 telemetry, 1 trends, 2 status)
 =========================  ======  ==============================================================
 
@@ -276,7 +276,7 @@ def channels(msg: Mapping[str, Any]) -> list[tuple[str, float, str]]:
         state = msg.get("status")
         if state not in ("online", "offline"):
             raise MessageError(f"status {state!r} is neither 'online' nor 'offline'")
-        out.append(("online", 1.0 if state == "online" else 0.0, "enum"))
+        out.append(("presence", 1.0 if state == "online" else 0.0, "enum"))
         breaker = msg.get("breaker")
         if isinstance(breaker, Mapping) and _number(breaker.get("position")) is not None:
             out.append(("breaker_state", float(breaker["position"]), "enum"))
