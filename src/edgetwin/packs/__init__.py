@@ -59,6 +59,7 @@ class Pack:
 REGISTRY: dict[str, str] = {
     "cmm": "edgetwin.packs.cmm",
     "factory": "edgetwin.packs.factory",
+    "grid": "edgetwin.packs.grid",
     "motor": "edgetwin.packs.motor",
     "warehouse": "edgetwin.packs.warehouse",
 }
