@@ -1,6 +1,7 @@
 """The CMM pack with ``edgetwin up``: the page shows live measurements and verdicts beside the
-temperature-blind ones, the MES gets the records, and an OPC UA client browsing ``CMM_01``
-receives each new compensated length through its subscription. The stack runs the cmm pack
+temperature-blind ones, the MES sink's backlog and state, and the OPC UA server's clients (one
+while a client is subscribed, none after); the MES gets the records, and an OPC UA client
+browsing ``CMM_01`` receives each new compensated length through its subscription. The stack runs the cmm pack
 alone, on free ports (the MES's and the OPC UA server's too)."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pytest
 from asyncua.client.client import Client
 from playwright.sync_api import Page
 from tests.browser.conftest import Dash, Stack, _free_ports, running_up
+
+from edgetwin.core.status import SinkStatus
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +71,24 @@ def test_the_cmm_page_mes_and_opcua_with_edgetwin_up(
     assert 99.99 < (dash.number("cmm-compensated") or 0) < 100.01
     assert dash.value("cmm-opcua").endswith(opcua_url.split(":")[2].split("/")[0])
     dash.poll("the MES sink's state", lambda: "ok" in page.get_by_test_id("cmm-mes").inner_text())
+    assert dash.number("cmm-mes") is not None  # the MES's outbox depth
     dash.poll("the chart's lines", lambda: dash.chart_points("cmm-chart")[0] >= 2)
-    dash.screenshot("cmm-page.png")
+    # A sink's own report (sinks.<name>.stats) reaches the cloud once the edge's status has it.
+    reported = "stats" in SinkStatus.model_fields
+    if reported:
+        assert "security None" in page.get_by_test_id("cmm-opcua").inner_text()
+        dash.poll("no OPC UA client yet", lambda: dash.number("cmm-opcua-clients") == 0)
+    else:
+        assert "does not report" in page.get_by_test_id("cmm-opcua-clients").inner_text()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's loop holds this thread
-        values = pool.submit(asyncio.run, _subscribe(opcua_url, 2)).result(90)
+        subscribed = pool.submit(asyncio.run, _subscribe(opcua_url, 2))
+        if reported:
+            dash.poll("the subscribed client", lambda: dash.number("cmm-opcua-clients") == 1, 30)
+            assert "1 subscription" in page.get_by_test_id("cmm-opcua-clients").inner_text()
+        dash.screenshot("cmm-page.png")
+        values = subscribed.result(90)
+    if reported:
+        dash.poll("the client gone", lambda: dash.number("cmm-opcua-clients") == 0, 30)
     assert len(values) >= 3  # the current value, then each new one
     assert all(99.99 < v < 100.01 for v in values[1:])
     held = httpx.get(f"{mes_url}/api/v1/cmm/measurements", timeout=5).json()["records"]

@@ -98,6 +98,32 @@ async def _asyncua(
         return exc
 
 
+class _Quiet:
+    def datachange_notification(self, *_args: object) -> None:
+        return None
+
+
+async def _counted(sink: OpcUaSink, url: str, keys: tuple[Path, Path]) -> list[dict[str, Any]]:
+    """The server's own report with one subscribed client, and after it left."""
+    client = Client(url=url, timeout=10)
+    client.application_uri = CLIENT_URI
+    await client.set_security(
+        SecurityPolicyBasic256Sha256, certificate=str(keys[1]), private_key=str(keys[0]),
+        mode=ua.MessageSecurityMode.SignAndEncrypt,
+    )  # fmt: skip
+    client.set_user(USER)
+    client.set_password(PASSWORD)
+    async with client:
+        await client.create_subscription(100, _Quiet())
+        during = sink.stats()
+    for _ in range(100):
+        after = sink.stats()
+        if after["clients"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    return [during, after]
+
+
 async def _none_channel_login(url: str) -> Exception | None:
     """A session on a ``None`` channel, activated with the right user: what asyncua's client
     would never send (it finds no such endpoint), sent by hand as an attacker would."""
@@ -149,6 +175,7 @@ def test_a_non_loopback_endpoint_is_secured_for_both_clients(
                 await _asyncua(reach_url, keys, USER, "wrong"),
                 await _none_channel_login(reach_url),
                 await _asyncua(reach_url, keys, USER, PASSWORD),
+                *await _counted(sink, reach_url, keys),
             ]
             out = ""
             if node:
@@ -160,7 +187,10 @@ def test_a_non_loopback_endpoint_is_secured_for_both_clients(
             return results, out
 
     results, out = asyncio.run(scenario())
-    no_security, anonymous, wrong, plain, right = results
+    no_security, anonymous, wrong, plain, right, during, after = results
+    assert (during["clients"], during["subscriptions"], during["refused_logins"]) == (1, 1, 2)
+    assert (after["clients"], after["subscriptions"]) == (0, 0)
+    assert during["security"] == "Basic256Sha256 SignAndEncrypt"
     assert "No matching endpoints" in str(no_security)  # no None endpoint is offered
     assert isinstance(anonymous, ua.UaStatusCodeError)
     assert anonymous.code == ua.StatusCodes.BadIdentityTokenRejected

@@ -157,7 +157,10 @@ class WriteResult:
 class Sink(Protocol):
     """Writes batches from its outbox; see the module's docstring.
 
-    ``remote`` sinks sit behind the edge's uplink and are held by a ``network_outage``.
+    ``remote`` sinks sit behind the edge's uplink and are held by a ``network_outage``. A sink
+    may also have ``stats() -> dict[str, Any]`` (optional, not part of the protocol's check):
+    what it reports of itself beside its outbox's counters (an OPC UA server's clients, an MES
+    sink's records posted), shown in the edge's status as ``sinks.<name>.stats``.
     """
 
     name: str

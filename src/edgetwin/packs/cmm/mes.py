@@ -112,6 +112,17 @@ class MesSink:
             self._db.close()
             self._db = None
 
+    def stats(self) -> dict[str, Any]:
+        """What the sink reports of itself (the edge's status, ``sinks.<name>``): the MES's
+        URL, records ``posted``, ``duplicates`` the MES already had, ``refused`` for good and
+        ``skipped`` (never complete), and the last measurement number delivered."""
+        return {
+            "type": "mes",
+            "url": self.config.url,
+            **self.counts,
+            "delivered": self.delivered if self._db is not None else None,
+        }
+
     @property
     def delivered(self) -> int:
         """The highest measurement number the MES has (or refused)."""

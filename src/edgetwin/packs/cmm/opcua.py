@@ -260,6 +260,25 @@ class OpcUaSink:
                 await self.server.stop()
             self.server = None
 
+    def stats(self) -> dict[str, Any]:
+        """What the server reports of itself (the edge's status, ``sinks.<name>``): its
+        endpoint and security, the OPC UA ``clients`` (activated sessions), the open TCP
+        ``connections``, the ``subscriptions`` and the logins refused since the start."""
+        server = self.server
+        protocols = list(server.bserver.clients) if server and server.bserver else []
+        sessions = [p.processor.session for p in protocols if p.processor is not None]
+        return {
+            "type": "opcua",
+            "endpoint": self.url,
+            "security": "None" if self.security is None else "Basic256Sha256 SignAndEncrypt",
+            "clients": sum(1 for s in sessions if s is not None and s.is_activated()),
+            "connections": len(protocols),
+            "subscriptions": len(server.iserver.subscription_service.subscriptions)
+            if server is not None
+            else 0,
+            "refused_logins": 0 if self.users is None else self.users.refused,
+        }
+
     async def write(self, payloads: Sequence[bytes], info: BatchInfo) -> WriteResult:
         """Show the batch's measurements one after the other (a subscriber sees each), oldest
         first; readings of other machines are not its business, older measurements than the

@@ -1,7 +1,9 @@
 """The CMM's dashboard page (``/cmm``): the thermal correlation (temperature, raw and compensated
 length over time, with the tolerance band), the verdicts beside what a temperature-blind check
-would have said, the drop folder, the MES sink's backlog and state, and the OPC UA endpoint.
-It only calls the cloud's services (readings, the edges' reported status)."""
+would have said, the drop folder, the MES sink's backlog and state, and the OPC UA endpoint with
+its client count. It only calls the cloud's services (readings, and the edges' reported status
+as the page's caller may see it: ``sinks.<name>``, with what each sink reports of itself under
+``stats``)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ from nicegui import ui
 
 from edgetwin.cloud.store import SeriesKey
 from edgetwin.core.errors import EdgetwinError
-from edgetwin.dashboard import charts, context, fmt, theme
+from edgetwin.dashboard import access, charts, context, fmt, theme
 from edgetwin.dashboard.cache import shared
 from edgetwin.dashboard.frame import frame
 from edgetwin.dashboard.pages import PageSpec
 from edgetwin.dashboard.widgets import LiveIndicator, StatCard, StatusBadge, card, section
 
 LINE, MACHINE = "metrology", "cmm-01"
+MES_SINK, OPCUA_SINK = "mes", "opcua"  # the sinks' names in the pack's pipeline snippet
 NOMINAL_MM, TOLERANCE_MM = 100.0, 0.005  # as the pack's pipeline snippet configures them
 CHART_MINUTES: Final = 10
 BUCKET_S: Final = 5  # one measurement every 5 s
@@ -49,9 +52,49 @@ def _edge_with(stats: dict[str, Any], sink: str) -> dict[str, Any] | None:
     return None
 
 
+def _sink(stats: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """Sink ``name``'s status as its edge reports it (None: no edge has it)."""
+    edge = _edge_with(stats, name)
+    return None if edge is None else dict(edge["sinks"][name])
+
+
+def mes_text(sink: dict[str, Any] | None) -> tuple[str, str]:
+    """The MES card: the outbox depth (readings waiting), and its state with what it posted."""
+    if sink is None:
+        return "–", "no edge reports an MES sink"
+    own = sink.get("stats") or {}
+    posted = own.get("posted")
+    done = (
+        f"{fmt.integer(posted)} records posted"
+        if posted is not None
+        else f"{fmt.integer(sink.get('sent', 0))} readings acknowledged"
+    )
+    error = (
+        f" · {sink['last_error']}"
+        if sink.get("state") == "failing" and sink.get("last_error")
+        else ""
+    )
+    return fmt.integer(sink.get("depth", 0)), f"{sink.get('state', '?')}, {done}{error}"
+
+
+def opcua_clients_text(sink: dict[str, Any] | None) -> tuple[str, str]:
+    """The OPC UA clients card: the sessions open now, and their subscriptions."""
+    if sink is None:
+        return "–", "no edge reports an OPC UA sink"
+    own = sink.get("stats") or {}
+    if "clients" not in own:
+        return "–", "this edge does not report its OPC UA clients"
+    subs = int(own.get("subscriptions", 0))
+    refused = int(own.get("refused_logins", 0))
+    sub = f"{subs} subscription{'s' if subs != 1 else ''}"
+    return fmt.integer(own["clients"]), sub + (f" · {refused} logins refused" if refused else "")
+
+
 async def cmm_page() -> None:
     ctx = context.get()
     tenant, plant = ctx.settings.tenant, ctx.settings.plant
+    caller = access.caller()
+    scope = tuple(sorted(caller.tenants))  # tabs of callers with the same tenants share a query
 
     with frame("/cmm", "CMM"):
         with ui.row().classes("w-full items-center"):
@@ -92,13 +135,18 @@ async def cmm_page() -> None:
             comp_fail = StatCard("Failed (compensated)", "", testid="cmm-failed")
             raw_fail = StatCard("Failed by a blind check", "", testid="cmm-raw-failed")
         section("Edge", "where the measurements go")
-        with ui.grid(columns=3).classes("w-full gap-3"):
+        with ui.grid(columns=4).classes("w-full gap-3"):
             folder = StatCard("Drop folder", "files taken", testid="cmm-files")
-            mes = StatCard("MES backlog", "records", testid="cmm-mes")
-            opcua = StatCard("OPC UA server", "", testid="cmm-opcua")
-        endpoint = urlparse(ctx.settings.opcua_url)
-        opcua.set(f"{endpoint.hostname}:{endpoint.port}",
-                  f"{ctx.settings.opcua_url} · object CMM_01 · urn:edgetwin:cmm")  # fmt: skip
+            mes = StatCard("MES backlog", "readings", testid="cmm-mes", icon="outbox")
+            opcua = StatCard("OPC UA server", "", testid="cmm-opcua", icon="lan")
+            clients = StatCard("OPC UA clients", "", testid="cmm-opcua-clients", icon="group")
+
+        def show_endpoint(url: str, security: str | None) -> None:
+            endpoint = urlparse(url)
+            opcua.set(f"{endpoint.hostname}:{endpoint.port}",
+                      f"{url} · CMM_01" + (f" · security {security}" if security else ""))  # fmt: skip
+
+        show_endpoint(ctx.settings.opcua_url, None)
 
     async def refresh() -> None:
         end = datetime.now(UTC)
@@ -114,7 +162,9 @@ async def cmm_page() -> None:
             devices = await shared.get(
                 ("devices", tenant, plant), 1.0, lambda: ctx.services.devices(tenant, plant)
             )
-            stats = await shared.get(("stats",), 2.0, ctx.services.stats)
+            stats = await shared.get(
+                ("stats", scope), 1.0, lambda: ctx.services.stats(caller.may_see)
+            )
             c, r, t, v, rv = await asyncio.gather(
                 series("compensated_length", start, BUCKET_S), series("length", start, BUCKET_S),
                 series("temperature", start, BUCKET_S),
@@ -152,15 +202,13 @@ async def cmm_page() -> None:
         comp_fail.set(fmt.integer(failed), f"{100 * failed / n:.1f} %" if n else "")
         raw_fail.set(fmt.integer(blind_failed),
                      f"{100 * blind_failed / n:.1f} % of the same parts" if n else "")  # fmt: skip
-        edge = _edge_with(stats, "mes")
-        if edge is None:
-            mes.set("–", "no edge reports an MES sink")
-        else:
-            s = edge["sinks"]["mes"]
-            mes.set(
-                fmt.integer(s["depth"]),
-                f"{s['state']}, {fmt.integer(s['sent'])} readings acknowledged",
-            )
+        mes.set(*mes_text(_sink(stats, MES_SINK)))
+        server = _sink(stats, OPCUA_SINK)
+        clients.set(*opcua_clients_text(server))
+        own = (server or {}).get("stats") or {}
+        show_endpoint(own.get("endpoint") or ctx.settings.opcua_url, own.get("security"))
+        edge = _edge_with(stats, MES_SINK)
+        if edge is not None:
             rejected = edge.get("rejected", {}).get("malformed_file", 0)
             # the drop folder numbers the measurements it took: the last number is the count
             folder.set(fmt.integer(value("measurement")), f"{rejected} rejected as malformed")
