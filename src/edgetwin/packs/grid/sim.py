@@ -41,6 +41,7 @@ from edgetwin.packs.grid.model import (
     new_breaker,
     step,
 )
+from edgetwin.security.mqtt_acl import foreign_part
 from edgetwin.transport.client import MqttClient
 from edgetwin.transport.mqtt import resolve_target
 
@@ -164,8 +165,11 @@ class BreakerSim:
     async def run(self) -> None:
         dev, rng = self.device, self.device.rng
         will = (topic(dev.device_id, "status"), orjson.dumps(dev.will()))
+        s = self.settings
+        part = foreign_part("grid", f"sim-{dev.device_id}", s.tenant, s.plant,
+                            [f"iot/{dev.device_id}/#"])  # fmt: skip
         self.client = MqttClient(
-            resolve_target(self.settings),
+            resolve_target(s, part),
             f"edgetwin-sim-grid-{dev.device_id}",
             subscriptions=[topic(dev.device_id, "cmd")],
             queue=self.queue,

@@ -40,6 +40,7 @@ from edgetwin.core.plugins import Delivery, PluginContext
 from edgetwin.core.point import Point, valid_value
 from edgetwin.edge.rejects import Rejects
 from edgetwin.packs.grid.messages import KINDS, MessageError, channels
+from edgetwin.security.mqtt_acl import foreign_part
 from edgetwin.streams.kept import KeptMessages, kept_path
 from edgetwin.transport.client import MqttClient
 from edgetwin.transport.mqtt import resolve_target
@@ -123,8 +124,10 @@ class GridSource:
 
     async def __aenter__(self) -> GridSource:
         self.kept.open()
+        part = foreign_part("grid", "source", self.tenant, self.plant,
+                            [*(f"iot/+/{kind}" for kind in KINDS), "iot/+/cmd"])  # fmt: skip
         self.client = MqttClient(
-            self._target or resolve_target(self._settings),
+            self._target or resolve_target(self._settings, part),
             client_id=self.client_id,
             subscriptions=[f"iot/+/{kind}" for kind in KINDS],
             queue=self.queue,
