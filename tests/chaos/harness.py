@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import signal
 import sqlite3
@@ -30,6 +31,8 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgetwin.cli_mqtt import plant_parts, write_broker_files
+from edgetwin.core.settings import load_settings
 from tests.chaos.proxy import FaultProxy
 from tests.conftest import bearer, free_port, port_open
 from tests.integration.conftest import wait_for
@@ -94,7 +97,14 @@ class Sent:
 class Generator:
     """Publishes ``rate`` readings/s over ``devices`` machines with QoS 1 and remembers each one."""
 
-    def __init__(self, port: int, rate: int = 200, devices: int = 10, skew_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        rate: int = 200,
+        devices: int = 10,
+        skew_s: float = 0.0,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port, self.rate, self.devices, self.skew_s = port, rate, devices, skew_s
         self.sent: dict[str, Sent] = {}
         self.extra: list[tuple[str, bytes]] = []  # (topic, payload) injected between good readings
@@ -107,6 +117,8 @@ class Generator:
             client_id=f"chaos-gen-{uuid.uuid4().hex[:6]}",
             clean_session=False,
         )
+        if login is not None:
+            self.client.username_pw_set(*login)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(0.2, 2)
@@ -225,8 +237,12 @@ class Harness:
         )
         # Run as root, Mosquitto would switch to its own user and could not save in our folder.
         user = "user root\n" if os.geteuid() == 0 else ""
+        # Credentials on, as in production: each part its own user, held to its topics by the
+        # files ``edgetwin mqtt-acl`` writes; anonymous clients are refused.
+        self.mqtt_users = _broker_users(workdir)
+        acl = (workdir / "acl" / "mosquitto.conf").read_text()
         conf.write_text(
-            f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\n{user}{persistence}"
+            f"listener {self.mqtt_port} 127.0.0.1\n{acl}{user}{persistence}"
             f"max_queued_messages {max_queued}\n"
         )
         base = {k: v for k, v in os.environ.items() if not k.startswith("EDGETWIN_")}
@@ -239,7 +255,11 @@ class Harness:
             }
         )
         self.broker = Proc("broker", ["mosquitto", "-c", str(conf)], base, workdir / "broker.log")
-        cloud_env = {**base, "EDGETWIN_MQTT_URL": f"mqtt://127.0.0.1:{self.mqtt_port}"}
+        cloud_env = {
+            **base,
+            "EDGETWIN_MQTT_URL": f"mqtt://127.0.0.1:{self.mqtt_port}",
+            **_login(self.mqtt_users, "edgetwin/cloud"),
+        }
         self.cloud = Proc(
             "cloud", [sys.executable, "-m", "edgetwin", "cloud"], cloud_env, workdir / "cloud.log"
         )
@@ -254,6 +274,7 @@ class Harness:
             "EDGETWIN_MQTT_URL": f"mqtt://127.0.0.1:{edge_mqtt}",
             "EDGETWIN_CLOUD_URL": f"http://127.0.0.1:{edge_http}",
             "EDGETWIN_UPLINK_TIMEOUT_S": "2",
+            **_login(self.mqtt_users, f"edgetwin/edge/{TENANT}/{PLANT}/edge-01"),
             **(edge_env or {}),
         }
         self.edge = Proc(
@@ -262,7 +283,12 @@ class Harness:
             edge_envs,
             workdir / "edge.log",
         )
-        self.gen = Generator(self.mqtt_port, rate=rate, skew_s=skew_s)
+        self.gen = Generator(
+            self.mqtt_port, rate=rate, skew_s=skew_s,
+            login=(  # the plant's devices, played by one client: the cloud's user may
+                "edgetwin/cloud", self.mqtt_users["edgetwin/cloud"],
+            ),
+        )  # fmt: skip
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{self.http_port}", timeout=5, headers=bearer(workdir)
         )
@@ -387,3 +413,16 @@ def _acked(info: paho.MQTTMessageInfo) -> bool:
 
 def _uuid_hex(h: str) -> str:
     return str(uuid.UUID(hex=h))
+
+
+def _broker_users(workdir: Path) -> dict[str, str]:
+    """The plant's MQTT users (cloud, edge) as ``edgetwin mqtt-acl`` writes them, in
+    ``workdir/acl``; username -> password."""
+    settings = load_settings(tenant=TENANT, plant=PLANT, data_dir=workdir)
+    files = write_broker_files(workdir / "acl", plant_parts(settings))
+    users = json.loads(files["credentials.json"].read_text())["users"]
+    return {str(u["username"]): str(u["password"]) for u in users}
+
+
+def _login(users: dict[str, str], username: str) -> dict[str, str]:
+    return {"EDGETWIN_MQTT_USERNAME": username, "EDGETWIN_MQTT_PASSWORD": users[username]}
