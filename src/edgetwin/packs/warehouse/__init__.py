@@ -15,4 +15,5 @@ PACK = Pack(
     pipeline=Path(__file__).with_name("pipeline.toml"),
     plugins="edgetwin.packs.warehouse.link:register_plugins",
     cloud="edgetwin.packs.warehouse.cloud:cloud_part",
+    pages="edgetwin.packs.warehouse.page:pages",
 )

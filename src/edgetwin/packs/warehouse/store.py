@@ -19,7 +19,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, Table, and_, create_engine, delete, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from edgetwin.cloud.store import PG_SCHEMES
@@ -28,6 +39,11 @@ from edgetwin.packs.warehouse import tables as t
 from edgetwin.packs.warehouse.sync import GONE, Rows, conditions, increments, rows_of
 
 MINUTE_MS: Final = 60_000
+BUSY_S: Final = 15.0
+
+
+def _sqlite_wal(conn: Any, _record: Any) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 def url_for(settings: Settings) -> str:
@@ -67,7 +83,13 @@ class WarehouseStore:
         """
         if self.url.startswith("sqlite"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self._engine = create_engine(self.url, pool_pre_ping=True)
+            # WAL: the pages and the API read while the snapshot is written; a writer waits
+            # up to BUSY_S for another (a history import, a second process) instead of failing.
+            engine = create_engine(self.url, connect_args={"timeout": BUSY_S})
+            event.listen(engine, "connect", _sqlite_wal)
+            self._engine = engine
+        else:
+            self._engine = create_engine(self.url, pool_pre_ping=True)
         with self._engine.begin() as conn:
             self.migrated = t.migrate(conn)
 
