@@ -52,7 +52,7 @@ def _free_port() -> int:
 @contextlib.asynccontextmanager
 async def _server(root: Path, sync: str) -> AsyncIterator[Settings]:
     s = load_settings(data_dir=root / sync, nats_port=_free_port(), nats_sync=sync)
-    proc = subprocess.Popen(  # noqa: S603, ASYNC220 - started once, before any measuring
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measuring
         server.prepare(s), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
