@@ -26,10 +26,9 @@ def cmm_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack,
     mes_port, opcua_port = _free_ports(2)
     mes_url = f"http://127.0.0.1:{mes_port}"
     opcua_url = f"opc.tcp://127.0.0.1:{opcua_port}/edgetwin/"
-    config = work / "edge.toml"  # the pack's MES sink, pointed at this stack's mock MES
-    config.write_text(f'[[sinks]]\ntype = "cmm_mes"\nname = "mes"\nurl = "{mes_url}"\n')
+    # the pack's MES sink ({mes_url} in its snippet) and the mock MES both follow the setting
     env = {"EDGETWIN_PACKS": '["cmm"]', "EDGETWIN_OPCUA_URL": opcua_url,
-           "EDGETWIN_MES_PORT": str(mes_port), "EDGETWIN_CONFIG": str(config)}  # fmt: skip
+           "EDGETWIN_MES_URL": mes_url}  # fmt: skip
     with running_up(work, **env) as stack:
         yield stack, mes_url, opcua_url
 

@@ -26,15 +26,17 @@ outbox then holds only those. A reading no sink takes is counted as ``unrouted``
 The effective pipeline is the base (the plant's MQTT source and the cloud sink), then each
 enabled pack's snippet, then the user's file (``--config`` / ``EDGETWIN_CONFIG``): an entry whose
 name is already taken replaces that entry (``enabled = false`` removes it). Strings may use
-``{data_dir}``, ``{tenant}``, ``{plant}`` and ``{edge_id}``. Every mistake is a
+``{data_dir}``, ``{tenant}``, ``{plant}`` and ``{edge_id}``, and the values packs register
+(:func:`register_value`, e.g. the cmm pack's ``{mes_url}``). Every mistake is a
 :class:`~edgetwin.core.errors.PipelineConfigError` naming the file, the table and the key,
 raised before anything starts.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,6 +61,17 @@ name = "plant"
 type = "cloud"
 name = "cloud"
 """
+
+
+# name -> how to get the value; see :func:`register_value`
+_VALUES: dict[str, Callable[[], str]] = {}
+
+
+def register_value(name: str, resolve: Callable[[], str]) -> None:
+    """Let pipeline strings use ``{name}``: ``resolve()`` gives its value (a pack's setting,
+    e.g. the cmm pack's ``mes_url``) when the caller of :func:`load_pipeline` gives none.
+    Called by a pack's plugin registration, before its snippet is read."""
+    _VALUES[name] = resolve
 
 
 class BufferConfig(BaseModel):
@@ -136,7 +149,7 @@ def load_pipeline(
         PipelineConfigError: a file is not TOML, a table or key is unknown, a value is bad, or
             two entries of one kind share a name within a file.
     """
-    values = values or {}
+    values = {**{k: resolve() for k, resolve in _VALUES.items()}, **(values or {})}
     buffer: dict[str, Any] = dict(buffer_defaults)
     buffer_origin = "settings"
     merged: dict[tuple[Kind, str], Entry] = {}
@@ -170,6 +183,12 @@ def load_pipeline(
     for entry in pipeline.entries:
         spec = REGISTRY[entry.kind][entry.type]
         options = _substitute(entry.options, values)
+        unknown = _placeholders(options)
+        if unknown:
+            raise PipelineConfigError(
+                f"{entry.origin}: unknown placeholder {{{unknown[0]}}}; known:"
+                f" {', '.join('{' + k + '}' for k in sorted(values))}"
+            )
         readings = options.pop("readings", None) if entry.kind == "sinks" else None
         try:
             entry.config = spec.config(**options)
@@ -269,6 +288,20 @@ def _substitute(value: Any, values: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, values) for k, v in value.items()}
     return value
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def _placeholders(value: Any) -> list[str]:
+    """The ``{name}`` placeholders left in ``value`` after substitution."""
+    if isinstance(value, str):
+        return _PLACEHOLDER.findall(value)
+    if isinstance(value, list):
+        return [n for v in value for n in _placeholders(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _placeholders(v)]
+    return []
 
 
 def _toml(value: Any) -> str:

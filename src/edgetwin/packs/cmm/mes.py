@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,6 +41,20 @@ from edgetwin.packs.cmm.compensation import STATUS_LABELS
 
 log = logging.getLogger("edgetwin.edge.mes")
 PATH = "/api/v1/cmm/measurements"
+DEFAULT_PORT = 8700
+
+
+def configured_mes_url(settings: object = None, environ: Mapping[str, str] = os.environ) -> str:
+    """The MES's base URL, ``{mes_url}`` in the pack's pipeline snippet: the settings'
+    ``mes_url`` when they have one, else ``EDGETWIN_MES_URL``, else
+    ``http://127.0.0.1:<EDGETWIN_MES_PORT or 8700>`` (the mock MES, ``edgetwin sim mes``,
+    listens on this URL's port)."""
+    url = getattr(settings, "mes_url", None) or environ.get("EDGETWIN_MES_URL")
+    if url:
+        return str(url).rstrip("/")
+    return f"http://127.0.0.1:{environ.get('EDGETWIN_MES_PORT') or DEFAULT_PORT}"
+
+
 NEEDED = ("measurement", "temperature", "length", "compensated_length", "deviation", "verdict",
           "device_status")  # fmt: skip
 

@@ -5,21 +5,25 @@ unless the key is known (then it answers ``{"status": "duplicate"}``), after the
 latency U(0.05, 0.2) s. ``GET /api/v1/cmm/measurements`` returns what it holds, in arrival order.
 ``POST /control`` ``{"mode": ...}`` switches it: ``ok``; ``down`` (connections are closed without
 an answer); ``slow`` (2-4 s per answer); ``500`` (answers 500 without storing); ``422`` (refuses every
-record as invalid); ``hang`` (never answers). Port: ``EDGETWIN_MES_PORT`` (default 8700), loopback only.
+record as invalid); ``hang`` (never answers). It listens on loopback, on the port of the MES URL
+the edge's MES sink is given (:func:`~edgetwin.packs.cmm.mes.configured_mes_url`: the
+``mes_url`` setting, ``EDGETWIN_MES_URL``, or port ``EDGETWIN_MES_PORT``, default 8700).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlparse
 
 import orjson
+
+from edgetwin.packs.cmm.mes import DEFAULT_PORT, configured_mes_url
 
 PATH = "/api/v1/cmm/measurements"
 MODES = ("ok", "down", "slow", "500", "422", "hang")
@@ -140,9 +144,14 @@ class MockMes:
         return Handler
 
 
-async def simulate(_settings: object) -> None:
+def mock_port(settings: object = None) -> int:
+    """The port the mock MES listens on: the configured MES URL's."""
+    return urlparse(configured_mes_url(settings)).port or DEFAULT_PORT
+
+
+async def simulate(settings: object) -> None:
     """Run the mock MES until cancelled."""
-    mes = MockMes(int(os.environ.get("EDGETWIN_MES_PORT", "8700")))
+    mes = MockMes(mock_port(settings))
     thread = threading.Thread(target=mes.serve_forever, name="mock-mes", daemon=True)
     thread.start()
     try:
