@@ -164,7 +164,7 @@ class Enricher:
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # nothing to take within 1 s
                 continue
             except (nats.errors.Error, APIError) as exc:
                 log.warning("fetch: %s: %s", type(exc).__name__, exc)

@@ -117,3 +117,17 @@ class RegistryStore:
         with self.engine.begin() as conn:
             done = conn.execute(delete(t.applications).where(t.applications.c.id == app_id))
         return bool(done.rowcount)
+
+
+def open_seeded(settings: Settings) -> RegistryStore:
+    """The registries of these settings, opened, migrated and seeded with every registered
+    pack's device types (blocking)."""
+    from edgetwin.packs import REGISTRY, load_pack
+    from edgetwin.streams.registry import device_type_entry
+
+    store = RegistryStore(url_for(settings))
+    store.open()
+    days = settings.nats_max_age_s.get("IOT_ENRICHED", 30 * 86400.0) / 86400.0
+    types = [dt for name in REGISTRY for dt in load_pack(name).device_types]
+    store.seed_device_types(device_type_entry(dt, days) for dt in types)
+    return store

@@ -23,10 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.cloud.deps import AdminDep, AuthDep, CallerDep
 from edgetwin.cloud.registries.mirror import RegistryMirror, nats_user
-from edgetwin.cloud.registries.store import RegistryStore, url_for
+from edgetwin.cloud.registries.store import RegistryStore, open_seeded
 from edgetwin.core.ids import Segment
 from edgetwin.core.security import Caller, CallerKind, Role
-from edgetwin.streams.registry import device_type_entry
 from edgetwin.streams.subjects import type_subject
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
@@ -135,15 +134,8 @@ async def get_registry(request: Request) -> Registry:
 
 
 def _open(settings: Any) -> Registry:
-    """Open and migrate the store, seeded with every registered pack's device types."""
-    from edgetwin.packs import REGISTRY, load_pack
-
-    store = RegistryStore(url_for(settings))
-    store.open()
-    days = settings.nats_max_age_s.get("IOT_ENRICHED", 30 * 86400.0) / 86400.0
-    types = [dt for name in REGISTRY for dt in load_pack(name).device_types]
-    store.seed_device_types(device_type_entry(dt, days) for dt in types)
-    return Registry(store, RegistryMirror(settings))
+    """Open, migrate and seed the store (see :func:`open_seeded`)."""
+    return Registry(open_seeded(settings), RegistryMirror(settings))
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]

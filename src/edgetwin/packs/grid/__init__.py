@@ -13,4 +13,5 @@ PACK = Pack(
     device_types=DEVICE_TYPES,
     pipeline=Path(__file__).with_name("pipeline.toml"),
     plugins="edgetwin.packs.grid.plugins:register_plugins",
+    pages="edgetwin.packs.grid.page:pages",
 )
