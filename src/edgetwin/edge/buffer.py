@@ -53,6 +53,7 @@ import orjson
 
 from edgetwin.core.errors import ConfigError
 from edgetwin.core.point import Point
+from edgetwin.edge.buffer_sinks import migrate_sinks
 from edgetwin.edge.outbox import ROW_OVERHEAD, Outbox, Row
 from edgetwin.edge.routing import UNROUTED, ReadingFilter, Routing
 
@@ -188,7 +189,7 @@ class SqliteBuffer:
             if sink in self._sink_dropped:
                 self._sink_dropped[sink][reason] = int(value)
         self._max_seq = self.max_seq()
-        self._migrate_sinks(db)
+        migrate_sinks(self, db)
         for key, value in db.execute("SELECT key, value FROM meta WHERE key LIKE 'total:%'"):
             self.totals[key.removeprefix("total:")] = int(value)
         recent = db.execute(
@@ -581,76 +582,6 @@ class SqliteBuffer:
         return total
 
     # -- sinks and their outboxes --
-    def _migrate_sinks(self, db: sqlite3.Connection) -> None:
-        """Make the outboxes match the configured sinks (see the module's docstring).
-
-        With one sink the ``readings`` table *is* its outbox and no outbox rows are written
-        (the common case pays nothing for the others); with several, every sink has rows.
-        """
-        known = dict(db.execute("SELECT name, id FROM sinks").fetchall())
-        before = set(known)
-        was_implicit = len(known) <= 1  # one sink, or a buffer from before outboxes
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for name in self.sinks:
-                if name not in known:
-                    cur = db.execute("INSERT INTO sinks (name) VALUES (?)", (name,))
-                    known[name] = int(cur.lastrowid or 0)
-            self._sink_ids = {name: known[name] for name in self.sinks}
-            removed = {n: i for n, i in known.items() if n not in self._sink_ids}
-            if was_implicit and not self._implicit:
-                # Every configured sink is given what is buffered now: the old sink's backlog,
-                # and, for a new sink, everything the buffer holds that its filter takes.
-                for name, sink_id in self._sink_ids.items():
-                    self._give_backlog(db, name, sink_id)
-            for name, sink_id in removed.items():
-                n = (
-                    db.execute("SELECT count(*) FROM readings").fetchone()[0]
-                    if was_implicit
-                    else db.execute(
-                        "SELECT count(*) FROM outbox WHERE sink = ?", (sink_id,)
-                    ).fetchone()[0]
-                )
-                db.execute("DELETE FROM outbox WHERE sink = ?", (sink_id,))
-                db.execute("DELETE FROM sinks WHERE id = ?", (sink_id,))
-                if n:
-                    log.warning(
-                        "sink %s is no longer configured: its %d waiting reading(s) are released",
-                        name,
-                        n,
-                    )
-                    self._count_dropped(db, Counter({"sink_removed": n}))
-            if not was_implicit and self._implicit:
-                if self.sinks[0] in before:
-                    self._implicit = False  # judge by the old outboxes one last time
-                    self._delete_unreferenced(db, "1")
-                    self._implicit = True
-                db.execute("DELETE FROM outbox")
-            elif not self._implicit:
-                self._delete_unreferenced(db, "1")
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-        self._resync()
-
-    def _give_backlog(self, db: sqlite3.Connection, name: str, sink_id: int) -> None:
-        """Put every buffered reading that sink ``name`` takes into its outbox."""
-        if name not in self.routing.filters:
-            db.execute(
-                "INSERT OR IGNORE INTO outbox (sink, seq) SELECT ?, seq FROM readings", (sink_id,)
-            )
-            return
-        last = 0
-        while chunk := db.execute(
-            "SELECT seq, payload FROM readings WHERE seq > ? ORDER BY seq LIMIT 5000", (last,)
-        ).fetchall():
-            last = chunk[-1][0]
-            db.executemany(
-                "INSERT OR IGNORE INTO outbox (sink, seq) VALUES (?, ?)",
-                [(sink_id, seq) for seq, p in chunk if self.routing.takes(name, p)],
-            )
-
     def _delete_unreferenced(self, db: sqlite3.Connection, where: str, *args: object) -> int:
         """Forget readings (matching ``where``) that no outbox holds any more; their ids are
         remembered as forwarded, so a redelivery is recognised."""
