@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -87,6 +87,17 @@ class Settings(BaseSettings):
         "opc.tcp://127.0.0.1:4840/edgetwin/",
         description="endpoint of the edge's OPC UA server (the cmm pack); security None only"
         " on loopback",
+    )
+    mes_url: Annotated[str, Field(pattern=r"^https?://")] | None = Field(
+        None,
+        description="the MES the cmm pack's sink posts quality records to (default: the mock"
+        " MES, http://127.0.0.1:8700)",
+    )
+    opcua_username: str | None = Field(
+        None, description="user of the edge's OPC UA server off loopback (with opcua_password)"
+    )
+    opcua_password: SecretStr | None = Field(
+        None, description="password of that user; never logged or shown"
     )
     packs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["factory", "motor"],

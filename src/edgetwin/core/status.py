@@ -39,6 +39,8 @@ class SinkStatus(BaseModel):
         sent: items the target confirmed; duplicates: items it already had;
         dead_lettered: items refused for good and set aside; failures: failed attempts.
         dropped: readings this sink lost to the buffer's policy, by reason.
+        stats: what the sink plugin reports of itself (its optional ``stats()``), e.g. an
+            OPC UA server's ``clients`` and ``subscriptions``, an MES sink's records posted.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -54,6 +56,7 @@ class SinkStatus(BaseModel):
     dead_lettered: int = 0
     failures: int = 0
     dropped: dict[str, int] = Field(default_factory=dict)
+    stats: dict[str, Any] = Field(default_factory=dict)
 
 
 class EdgeStatus(BaseModel):

@@ -153,7 +153,21 @@ class Health:
             dead_lettered=fwd.stats.dead_lettered,
             failures=fwd.stats.failures,
             dropped=self.buffer.sink_dropped(box.name),
+            stats=_plugin_stats(fwd.sink),
         )
+
+
+def _plugin_stats(sink: object) -> dict[str, Any]:
+    """What a sink reports of itself: its ``stats()`` when it has one (optional)."""
+    report = getattr(sink, "stats", None)
+    if not callable(report):
+        return {}
+    try:
+        got = report()
+    except Exception:
+        log.exception("sink %s: stats() failed", getattr(sink, "name", "?"))
+        return {}
+    return dict(got) if isinstance(got, dict) else {}
 
 
 def _state(fwd: Forwarder) -> Any:
