@@ -26,6 +26,7 @@ from edgetwin.edge.sources.mqtt import MqttSource, MqttSourceConfig
 from edgetwin.edge.sources.serial import SerialSource, SerialSourceConfig
 from edgetwin.packs import register_plugins
 from edgetwin.packs.motor.device_types import MOTOR
+from tests.conformance.warehouse_case import warehouse_link_case
 from tests.conftest import need, port_open
 from tests.unit.test_buffer import _points
 
@@ -166,6 +167,7 @@ CASES: dict[str, Callable[[Path], Awaitable[None]]] = {
     "dropfolder": dropfolder_case,
     "mqtt": mqtt_case,
     "serial": serial_case,
+    "warehouse_link": warehouse_link_case,
 }
 
 

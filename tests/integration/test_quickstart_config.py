@@ -34,7 +34,7 @@ def test_an_unknown_pack_stops_every_command_before_it_starts(tmp_path: Path, co
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "error: setting packs (EDGETWIN_PACKS): unknown pack 'factroy';"
-        " known packs: cmm, factory, motor"
+        " known packs: cmm, factory, grid, motor, warehouse"
     ]
     assert "Traceback" not in done.stdout + done.stderr
     assert not data.exists()  # nothing started, nothing written
