@@ -18,6 +18,7 @@ from edgetwin.edge.forwarder import Forwarder
 from edgetwin.edge.registry import REGISTRY
 from edgetwin.packs import register_plugins
 from tests.conformance.cmm_opcua import opcua_case
+from tests.conformance.grid_cases import jetstream_case
 from tests.conformance.targets import FlakyTarget, cloud_answer, webhook_answer
 from tests.unit.test_buffer import _points
 
@@ -73,7 +74,11 @@ def mes_case(tmp_path: Path) -> None:
 
 
 # sinks whose target takes records built from several readings, each with its own scenario
-RECORD_CASES: dict[str, Callable[[Path], None]] = {"cmm_mes": mes_case, "cmm_opcua": opcua_case}
+RECORD_CASES: dict[str, Callable[[Path], None]] = {
+    "cmm_mes": mes_case,
+    "cmm_opcua": opcua_case,
+    "jetstream": jetstream_case,
+}
 
 
 @pytest.mark.parametrize("type_", sorted(RECORD_CASES))

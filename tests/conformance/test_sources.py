@@ -26,6 +26,7 @@ from edgetwin.edge.sources.mqtt import MqttSource, MqttSourceConfig
 from edgetwin.edge.sources.serial import SerialSource, SerialSourceConfig
 from edgetwin.packs import register_plugins
 from edgetwin.packs.motor.device_types import MOTOR
+from tests.conformance.grid_cases import grid_source_case
 from tests.conformance.warehouse_case import warehouse_link_case
 from tests.conftest import need, port_open
 from tests.unit.test_buffer import _points
@@ -165,6 +166,7 @@ async def dropfolder_case(tmp_path: Path) -> None:
 
 CASES: dict[str, Callable[[Path], Awaitable[None]]] = {
     "dropfolder": dropfolder_case,
+    "grid_mqtt": grid_source_case,
     "mqtt": mqtt_case,
     "serial": serial_case,
     "warehouse_link": warehouse_link_case,

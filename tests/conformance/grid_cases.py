@@ -122,10 +122,6 @@ async def grid_source_case(tmp_path: Path) -> None:
         assert got[mid] == (subjects[topic.rsplit("/", 1)[1]], payload)  # unchanged
 
 
-def test_grid_source_conformance(tmp_path: Path) -> None:
-    asyncio.run(grid_source_case(tmp_path))
-
-
 def jetstream_case(tmp_path: Path) -> None:
     """The ``jetstream`` sink's case for ``tests/conformance/test_sinks.py`` (``RECORD_CASES``):
     kept messages and readings through the forwarder into a real JetStream whose answers are lost
@@ -189,7 +185,3 @@ def jetstream_case(tmp_path: Path) -> None:
             proxy.stop()
     assert proxy.dropped_responses > 0  # the failure path was taken
     assert stored == len(markers)
-
-
-def test_jetstream_sink_conformance(tmp_path: Path) -> None:
-    jetstream_case(tmp_path)
