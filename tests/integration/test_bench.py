@@ -43,4 +43,6 @@ def test_quick_bench(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "bench.png").stat().st_size > 10_000
     text = docs.read_text()
     assert "| end to end, 500 readings/message |" in text
+    assert r["streams"]["enrich_per_s"] > 0  # the stream backbone, beside its raw limit
+    assert "| enrichment, one enricher |" in text
     assert (tmp_path / "benchmarks.png").exists()

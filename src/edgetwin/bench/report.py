@@ -160,6 +160,25 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                         f"≤ {TARGETS['series_ms']} ms",
                     )
                 )
+    if "streams" in r:
+        st = r["streams"]
+        raw = f"{st['raw_publish_consume_per_s']:,.0f}/s JetStream publish+consume"
+        out += [
+            (
+                "JetStream publish, fsync always (our setting)",
+                f"{st['publish_per_s']:,.0f}/s",
+                f"{st['publish_per_s_interval']:,.0f}/s fsync every 2 min",
+                f"{1 - st['sync_always_cost']:.2f}",
+                "",
+            ),
+            (
+                "enrichment, one enricher",
+                f"{st['enrich_per_s']:,.0f} messages/s",
+                raw,
+                f"{st['enrich_ratio']:.2f}",
+                "",
+            ),
+        ]
     return out
 
 

@@ -121,7 +121,7 @@ def run_bench(*, quick: bool, pg_url: str | None, out: Path, docs: Path | None) 
         f"{results['machine']['cores']} cores"
     )
 
-    say("[bold]1/5 raw limits[/]: SQLite inserts, the edge buffer")
+    say("[bold]1/6 raw limits[/]: SQLite inserts, the edge buffer")
     results["raw"] = raw.measure(quick)
     say(f"  {results['raw']}")
 
@@ -130,7 +130,7 @@ def run_bench(*, quick: bool, pg_url: str | None, out: Path, docs: Path | None) 
         if dsn:
             from edgetwin.cloud.store.pg_bench import measure_ingest, measure_series
 
-            say("[bold]2/5 PostgreSQL[/]: raw COPY against the store's ingest; /series latency")
+            say("[bold]2/6 PostgreSQL[/]: raw COPY against the store's ingest; /series latency")
             results["pg_ingest"] = asyncio.run(
                 measure_ingest(dsn, rows=plan.pg_rows, repeat=plan.pg_repeat)
             )
@@ -140,10 +140,10 @@ def run_bench(*, quick: bool, pg_url: str | None, out: Path, docs: Path | None) 
             results["series"] = asyncio.run(measure_series(dsn, hours=plan.series_hours))
             say(f"  series over {plan.series_hours} h: {results['series']}")
         else:
-            say("[bold]2/5 PostgreSQL[/]: skipped (no server)")
+            say("[bold]2/6 PostgreSQL[/]: skipped (no server)")
 
         say(
-            f"[bold]3/5 end to end[/]: load -> MQTT -> edge -> cloud -> {'PostgreSQL' if dsn else 'SQLite'}"
+            f"[bold]3/6 end to end[/]: load -> MQTT -> edge -> cloud -> {'PostgreSQL' if dsn else 'SQLite'}"
         )
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgetwin-bench-")))
         pipe = Pipeline(workdir, dsn)
@@ -170,7 +170,7 @@ def run_bench(*, quick: bool, pg_url: str | None, out: Path, docs: Path | None) 
             results["e2e_sustained"] = e2e.step(pipe, batched, total, rate, plan.sustain_s)
             say(f"  {results['e2e_sustained']}")
 
-        say("[bold]4/5 latency[/] at a fixed rate")
+        say("[bold]4/6 latency[/] at a fixed rate")
         lat_load = Load(pipe.mqtt_port, per_message=max(1, plan.latency_rate // 100))
         stack.callback(lat_load.close)
 
@@ -180,13 +180,23 @@ def run_bench(*, quick: bool, pg_url: str | None, out: Path, docs: Path | None) 
         results["latency"] = e2e.latency(pipe, lat_load, plan.latency_rate, plan.latency_s)
         say(f"  {results['latency']}")
 
-        say(f"[bold]5/5 backfill[/]: {plan.outage_s:.0f} s outage at {plan.outage_rate:,}/s")
+        say(f"[bold]5/6 backfill[/]: {plan.outage_s:.0f} s outage at {plan.outage_rate:,}/s")
         results["backfill"] = e2e.backfill(
             pipe, lat_load, total_all, plan.outage_rate, plan.outage_s, say
         )
         results["e2e_lost"] = total_all() - pipe.stored()
         results["e2e_sent"] = total_all()
         results["e2e_duplicated"] = _duplicates(dsn)
+
+    say("[bold]6/6 stream backbone[/]: JetStream publish and consume, one enricher")
+    from edgetwin.core.errors import ConfigError
+    from edgetwin.streams.bench import measure as measure_streams
+
+    try:
+        results["streams"] = measure_streams(1000 if quick else 5000)
+        say(f"  {results['streams']}")
+    except ConfigError as exc:
+        say(f"  skipped: {exc}")
 
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     report.write(results, out=out, docs=docs, console=console)
