@@ -10,6 +10,10 @@ import pytest
 
 REQUIRE_SERVICES = os.environ.get("EDGETWIN_REQUIRE_SERVICES") == "1"
 
+# A test runs the factory and the motor unless it chooses its packs; the default of all five
+# (with the stream backbone's NATS server) has its own test, tests/integration/test_default_up.py.
+os.environ.setdefault("EDGETWIN_PACKS", "factory,motor")
+
 
 def need(condition: bool, reason: str) -> None:
     """Skip (locally) or fail (in CI) when a real service the test needs is absent."""

@@ -189,7 +189,7 @@ def running_up(data_dir: Path, **env: str) -> Iterator[Stack]:
              "--data-dir", str(data)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**_clean_env(), **env},
+            env={**_clean_env(), "EDGETWIN_PACKS": "factory,motor", **env},
             cwd=data_dir,
         )  # fmt: skip
     running = Stack(f"http://127.0.0.1:{http_port}", proc, log, data)

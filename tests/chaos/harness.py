@@ -249,6 +249,7 @@ class Harness:
         base.update(
             {
                 "EDGETWIN_DATA_DIR": str(workdir),
+                "EDGETWIN_PACKS": "factory,motor",
                 "EDGETWIN_HTTP_PORT": str(self.http_port),
                 "EDGETWIN_EDGE_METRICS_PORT": str(free_port()),
                 "PYTHONUNBUFFERED": "1",

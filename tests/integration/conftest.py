@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import bearer, free_port, need, port_open
 
 EDGETWIN = [sys.executable, "-m", "edgetwin"]
+# The packs of a test's edgetwin when it names none: the factory and the motor. The default of
+# all five runs in tests/integration/test_default_up.py.
+TEST_PACKS = "factory,motor"
 
 
 def wait_for(
@@ -87,9 +90,11 @@ class Stack:
         *extra: str,
         mqtt_port: int | None = None,
         env: dict[str, str] | None = None,
+        default_packs: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.extra_env = env or {}
+        self.default_packs = default_packs  # run edgetwin's own default (all five)
         self.http_port = free_port()
         self.mqtt_port = mqtt_port or free_port()
         self.args = [
@@ -111,6 +116,8 @@ class Stack:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGETWIN_")}
         env["EDGETWIN_REQUIRE_SERVICES"] = os.environ.get("EDGETWIN_REQUIRE_SERVICES", "")
+        if not self.default_packs:
+            env["EDGETWIN_PACKS"] = TEST_PACKS  # a test that wants others says so in its env
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(

@@ -47,7 +47,8 @@ class Worker:
         env["EDGETWIN_MQTT_URL"] = "mqtt://127.0.0.1:1883" if shared else "mqtt://127.0.0.1:1"
         env["EDGETWIN_DATA_DIR"] = str(self.data_dir)
         env["EDGETWIN_IDENTITIES_FILE"] = str(workdir / "identities.db")  # one for all workers
-        env["EDGETWIN_RATE_LIMIT_PER_S"] = "0"  # six senders as fast as they can: a load test
+        env["EDGETWIN_RATE_LIMIT_PER_S"] = "0"
+        env["EDGETWIN_PACKS"] = "factory,motor"  # six senders as fast as they can: a load test
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgetwin", "cloud", "--http-port", str(self.port), "--db", db],
             stdout=self.log.open("wb"),

@@ -51,6 +51,7 @@ class Up:
             *extra,
         ]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("EDGETWIN_")}
+        self.env["EDGETWIN_PACKS"] = "factory,motor"
         self.log_path = data_dir / "up.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -59,6 +59,7 @@ def test_two_edges_share_the_plant_and_survive_kills(
                 EDGETWIN_MQTT_URL=mosquitto.url,
                 EDGETWIN_DATA_DIR=str(tmp_path / f"w{i}"),
                 EDGETWIN_IDENTITIES_FILE=str(tmp_path / "identities.db"),
+                EDGETWIN_PACKS="factory,motor",
             ),
             tmp_path / f"worker-{i}.log",
         )

@@ -183,3 +183,8 @@ def test_the_readme_example_config_file_loads(
     pipeline, ctx = edge_pipeline(settings, config)
     assert [s.name for s in build(pipeline, ctx).sinks] == ["cloud", "historian"]
     assert 'name = "historian"' in pipeline.to_toml()
+
+
+def test_by_default_every_twin_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGETWIN_PACKS", raising=False)
+    assert load_settings().packs == ["factory", "motor", "cmm", "grid", "warehouse"]

@@ -68,6 +68,7 @@ class Pipeline:
                 "EDGETWIN_DATA_DIR": str(self.workdir),
                 "EDGETWIN_HTTP_PORT": str(self.http_port),
                 "EDGETWIN_LOG_LEVEL": "WARNING",
+                "EDGETWIN_PACKS": "factory,motor",  # as measured since the first run
                 "PYTHONUNBUFFERED": "1",
                 **extra,
             }

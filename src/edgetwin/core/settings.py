@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -62,6 +62,10 @@ class MqttTarget(BaseModel):
         )
 
 
+DEFAULT_PACKS: Final = ("factory", "motor", "cmm", "grid", "warehouse")
+"""The twins ``edgetwin up`` runs unless ``EDGETWIN_PACKS`` says otherwise: all five."""
+
+
 class Settings(BaseSettings):
     """Every knob of edgetwin. Each field is also ``EDGETWIN_<NAME>`` in the environment."""
 
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
         None, description="password of that user; never logged or shown"
     )
     packs: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["factory", "motor"],
+        default_factory=lambda: list(DEFAULT_PACKS),
         description="the twins to run: a comma-separated list (factory,motor) or a JSON list",
     )
     mqtt_share_group: str | None = Field(
