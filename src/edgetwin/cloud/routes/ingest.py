@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.requests import ClientDisconnect
 
 from edgetwin.cloud.deps import IngestCallerDep, ServicesDep, SettingsDep
 from edgetwin.cloud.schemas.ingest import IngestCounts
@@ -40,13 +41,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(
-                413, f"request body over the limit of {limit} bytes; send smaller batches"
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(
+                    413, f"request body over the limit of {limit} bytes; send smaller batches"
+                )
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        # An edge stopped or killed while sending: nothing was stored, it sends the batch again.
+        raise HTTPException(400, "the client went away before its whole body arrived") from exc
     return b"".join(chunks)
 
 
