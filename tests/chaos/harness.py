@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgetwin.cli_mqtt import plant_parts, write_broker_files
@@ -39,6 +40,8 @@ from tests.integration.conftest import wait_for
 
 TENANT, PLANT = "chaos", "p1"
 LONG = os.environ.get("EDGETWIN_CHAOS_LONG") == "1"
+long_only = pytest.mark.skipif(not LONG, reason="long: EDGETWIN_CHAOS_LONG=1 (make chaos)")
+"""For variants the normal suite leaves to ``make chaos``: each keeps a sibling that runs always."""
 
 
 class Proc:

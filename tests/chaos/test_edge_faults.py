@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.chaos.harness import LONG, PLANT, TENANT, Harness, Report, _uuid_hex
+from tests.chaos.harness import LONG, PLANT, TENANT, Harness, Report, _uuid_hex, long_only
 from tests.chaos.test_kills import _assert_exact
 from tests.conftest import need
 from tests.integration.conftest import wait_for
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.chaos
 OUTAGE_S = 60.0 if LONG else 5.0
 
 
-@pytest.mark.parametrize("policy", ["drop_oldest", "refuse_newest"])
+@pytest.mark.parametrize("policy", ["drop_oldest", pytest.param("refuse_newest", marks=long_only)])
 def test_buffer_full_drops_exactly_what_the_policy_says(
     policy: str, harness: Callable[..., Harness], record: Callable[[Report], Report]
 ) -> None:
@@ -113,7 +113,13 @@ def _faketime() -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("who", "offset"), [("edge", "+1h"), ("edge", "-1h"), ("device", "+1h"), ("device", "-1h")]
+    ("who", "offset"),
+    [
+        ("edge", "+1h"),
+        pytest.param("edge", "-1h", marks=long_only),
+        pytest.param("device", "+1h", marks=long_only),
+        ("device", "-1h"),
+    ],
 )
 def test_clock_an_hour_off(
     who: str, offset: str, harness: Callable[..., Harness], record: Callable[[Report], Report]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.chaos.harness import LONG, Harness, Report
+from tests.chaos.harness import LONG, Harness, Report, long_only
 from tests.chaos.test_kills import _assert_exact
 from tests.integration.conftest import wait_for
 
@@ -19,10 +19,10 @@ FLAPS = 1000
 
 LINK_FAULTS = [
     ("cloud", "blackhole"),
-    ("cloud", "reset"),
+    pytest.param("cloud", "reset", marks=long_only),  # blackhole's sibling: a faster failure
     ("cloud", "drop_response"),
     ("broker", "blackhole"),
-    ("broker", "reset"),
+    pytest.param("broker", "reset", marks=long_only),
 ]
 
 
