@@ -17,13 +17,10 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
-
 import edgetwin
 
 ROOT = Path(edgetwin.__file__).parent
 PACKAGE = "edgetwin"
-IN_REWORK = ("edgetwin.edge", "edgetwin.dashboard")
 
 Graph = dict[str, set[str]]
 
@@ -161,9 +158,4 @@ def test_no_import_circle_in_the_cloud() -> None:
 
 def test_no_import_circle_in_the_package() -> None:
     found = cycles(import_graph())
-    in_rework = [c for c in found if any(_within(m, p) for m in c for p in IN_REWORK)]
-    others = [c for c in found if c not in in_rework]
-    assert not others, f"import circles:\n{_show(others)}"
-    if in_rework:
-        pytest.xfail(f"circles through the edge or the dashboard, being reworked:\n"
-                     f"{_show(in_rework)}")  # fmt: skip
+    assert not found, f"import circles:\n{_show(found)}"

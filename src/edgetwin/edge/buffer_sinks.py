@@ -12,10 +12,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from edgetwin.edge.buffer import SqliteBuffer
+from edgetwin.edge.routing import Routing
+
+
+class SqliteBuffer(Protocol):
+    """What these steps use of :class:`edgetwin.edge.buffer.SqliteBuffer` (a protocol, so this
+    module does not import the buffer that imports it)."""
+
+    sinks: tuple[str, ...]
+    routing: Routing
+    _sink_ids: dict[str, int]
+    _implicit: bool
+
+    def _count_dropped(self, db: sqlite3.Connection, dropped: Counter[str]) -> None: ...
+    def _delete_unreferenced(self, db: sqlite3.Connection, where: str, *args: object) -> int: ...
+    def _resync(self) -> None: ...
+
 
 log = logging.getLogger("edgetwin.edge.buffer")
 
