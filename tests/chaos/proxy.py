@@ -32,11 +32,12 @@ def _rst(writer: asyncio.StreamWriter) -> None:
 class FaultProxy:
     """Runs its own event loop in a thread; ``mode`` can be changed at any time."""
 
-    def __init__(self, upstream_port: int, listen_port: int) -> None:
+    def __init__(self, upstream_port: int, listen_port: int, *, seed: int = 0) -> None:
         self.upstream_port = upstream_port
         self.port = listen_port
         self.mode: Mode = "pass"
         self.drop_ratio = 0.5  # share of responses dropped in drop_response mode
+        self.rng = random.Random(seed)  # which responses: the same draws on every run
         self.connections = 0
         self.dropped_responses = 0
         self._writers: set[asyncio.StreamWriter] = set()
@@ -115,7 +116,7 @@ class FaultProxy:
                 if (
                     not upstream
                     and self.mode == "drop_response"
-                    and random.random() < self.drop_ratio
+                    and self.rng.random() < self.drop_ratio
                 ):
                     self.dropped_responses += 1
                     break
